@@ -1,0 +1,16 @@
+/** Where a command writes; injected so commands are testable without a subprocess. */
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+/** One `cairn` subcommand. */
+export interface Command {
+  name: string;
+  /** One line for `cairn --help`. */
+  summary: string;
+  /** The usage text for `cairn NAME --help`. */
+  usage: string;
+  /** Runs the command; resolves to the process exit code. */
+  run(args: string[], io: CliIo): Promise<number>;
+}

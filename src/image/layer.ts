@@ -1,0 +1,107 @@
+import { PassThrough, type Readable } from "node:stream";
+import { type Digest, digestOf, VerifyingStream } from "../digest/index.js";
+import { CairnError } from "../errors/index.js";
+import { openLayerStream } from "../layer/index.js";
+import { type Descriptor, layerCompression } from "../manifest/index.js";
+import type { BlobReader, Layer, ReadOptions } from "./types.js";
+
+/** Pipes `source` through a verifier; errors on either side reach the returned stream. */
+export function verified(source: Readable, expected: { digest: string; size?: number; source?: string }): Readable {
+  const verifier = new VerifyingStream(expected);
+  source.on("error", (e) => verifier.destroy(e));
+  verifier.on("close", () => {
+    if (!source.destroyed) source.destroy();
+  });
+  return source.pipe(verifier);
+}
+
+/** How a layer's bytes are found. */
+export interface LayerSource {
+  descriptor: Descriptor;
+  /** The diff ID when the config names it; computed on demand otherwise. */
+  diffId?: Digest;
+  /** Opens the blob's raw bytes (not yet verified). */
+  open(options?: ReadOptions): Promise<Readable>;
+  /** Where the blob comes from, for error messages. */
+  where?: string;
+}
+
+/**
+ * A {@link Layer} over any byte source: verifies the blob against its descriptor and the
+ * uncompressed tar against its diff ID while they are read.
+ *
+ * @example
+ * ```ts
+ * const layer = layerFromSource({ descriptor, diffId, open: () => Promise.resolve(fs.createReadStream(p)) });
+ * ```
+ */
+export function layerFromSource(src: LayerSource): Layer {
+  let diff: Promise<Digest> | undefined = src.diffId ? Promise.resolve(src.diffId) : undefined;
+  const where = src.where ?? `layer ${src.descriptor.digest}`;
+  const layer: Layer = {
+    descriptor: src.descriptor,
+    async open(options) {
+      const raw = await src.open(options);
+      return verified(raw, { digest: src.descriptor.digest, size: src.descriptor.size, source: where });
+    },
+    diffId() {
+      if (!diff) {
+        diff = (async () => {
+          if (layerCompression(src.descriptor.mediaType) === "none") return src.descriptor.digest;
+          return digestOf(openLayerStream(await layer.open(), { mediaType: src.descriptor.mediaType }));
+        })();
+      }
+      return diff;
+    },
+    async openUncompressed(options) {
+      const tar = openLayerStream(await layer.open(options), { mediaType: src.descriptor.mediaType });
+      if (!src.diffId) return tar;
+      return verified(tar, { digest: src.diffId, source: `uncompressed ${where}` });
+    },
+  };
+  return layer;
+}
+
+/** A {@link Layer} whose blob is read through a {@link BlobReader}. */
+export function layerFromReader(reader: BlobReader, descriptor: Descriptor, diffId?: Digest): Layer {
+  return layerFromSource({
+    descriptor,
+    ...(diffId ? { diffId } : {}),
+    open: (options) => reader.open(descriptor, options),
+  });
+}
+
+/** A {@link Layer} over bytes in memory (small layers, tests, generated content). */
+export function layerFromBytes(bytes: Uint8Array, descriptor: Descriptor, diffId?: Digest): Layer {
+  return layerFromSource({
+    descriptor,
+    ...(diffId ? { diffId } : {}),
+    open: async () => {
+      const s = new PassThrough();
+      s.end(bytes);
+      return s;
+    },
+    where: "in-memory layer",
+  });
+}
+
+/** Fails unless the config lists one diff ID per layer. */
+export function checkLayerCount(layers: number, diffIds: number, where: string): void {
+  if (layers !== diffIds) {
+    throw new CairnError(
+      "E_MANIFEST_INVALID",
+      `${where}: the manifest lists ${layers} layers but the config's rootfs.diff_ids has ${diffIds}`,
+    );
+  }
+}
+
+/** The same layer described with another media type of the same bytes (e.g. Docker <-> OCI names). */
+export function withMediaType(layer: Layer, mediaType: string): Layer {
+  if (layer.descriptor.mediaType === mediaType) return layer;
+  return {
+    descriptor: { ...layer.descriptor, mediaType },
+    diffId: () => layer.diffId(),
+    open: (o) => layer.open(o),
+    openUncompressed: (o) => layer.openUncompressed(o),
+  };
+}

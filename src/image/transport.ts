@@ -1,0 +1,70 @@
+import { CairnError } from "../errors/index.js";
+
+/** Where an image lives, in skopeo's transport names. */
+export type ImageLocation =
+  | { transport: "oci"; dir: string; tag?: string }
+  | { transport: "docker-archive"; file: string; ref?: string }
+  | { transport: "docker"; ref: string }
+  | { transport: "store"; name: string };
+
+/**
+ * Parses an image location as the CLI takes it: `oci:DIR[:TAG]`, `docker-archive:FILE[:REF]`,
+ * `docker://REF`, or a bare name (a tag or digest in the default store).
+ *
+ * @example
+ * ```ts
+ * parseImageLocation("oci:./layout:v1") // { transport: "oci", dir: "./layout", tag: "v1" }
+ * ```
+ */
+export function parseImageLocation(spec: string): ImageLocation {
+  if (spec === "") throw new CairnError("E_TRANSPORT_INVALID", "empty image location");
+  if (spec.startsWith("docker://")) {
+    const ref = spec.slice("docker://".length);
+    if (!ref) throw new CairnError("E_TRANSPORT_INVALID", `"${spec}": docker:// needs an image reference`);
+    return { transport: "docker", ref };
+  }
+  if (spec.startsWith("oci:")) {
+    const { path, name } = splitPathAndName(spec.slice(4), spec);
+    return { transport: "oci", dir: path, ...(name ? { tag: name } : {}) };
+  }
+  if (spec.startsWith("docker-archive:")) {
+    const { path, name } = splitPathAndName(spec.slice("docker-archive:".length), spec);
+    return { transport: "docker-archive", file: path, ...(name ? { ref: name } : {}) };
+  }
+  const colon = spec.indexOf(":");
+  const scheme = colon > 0 ? spec.slice(0, colon) : "";
+  if (/^[a-z][a-z0-9-]*$/.test(scheme) && KNOWN_OTHER.has(scheme)) {
+    throw new CairnError("E_TRANSPORT_INVALID", `"${spec}": the ${scheme}: transport is not supported by cairn`);
+  }
+  return { transport: "store", name: spec };
+}
+
+const KNOWN_OTHER = new Set(["containers-storage", "docker-daemon", "dir", "oci-archive", "sif", "tarball"]);
+
+/**
+ * Splits `PATH[:NAME]` as skopeo does: the name is what follows the last `:` unless that `:` is
+ * part of the path (followed by a `/`). A digest-looking suffix (`PATH:sha256:...`) stays a name.
+ */
+function splitPathAndName(rest: string, spec: string): { path: string; name?: string } {
+  if (!rest) throw new CairnError("E_TRANSPORT_INVALID", `"${spec}": missing a path`);
+  const digest = /:(sha256|sha512):[0-9a-f]+$/.exec(rest);
+  if (digest) return { path: rest.slice(0, digest.index), name: rest.slice(digest.index + 1) };
+  const colon = rest.lastIndexOf(":");
+  if (colon <= 0 || rest.slice(colon + 1).includes("/")) return { path: rest };
+  const name = rest.slice(colon + 1);
+  return name ? { path: rest.slice(0, colon), name } : { path: rest.slice(0, colon) };
+}
+
+/** Formats an {@link ImageLocation} back into its string form. */
+export function formatImageLocation(loc: ImageLocation): string {
+  switch (loc.transport) {
+    case "oci":
+      return `oci:${loc.dir}${loc.tag ? `:${loc.tag}` : ""}`;
+    case "docker-archive":
+      return `docker-archive:${loc.file}${loc.ref ? `:${loc.ref}` : ""}`;
+    case "docker":
+      return `docker://${loc.ref}`;
+    case "store":
+      return loc.name;
+  }
+}
