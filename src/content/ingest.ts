@@ -1,7 +1,6 @@
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import {
   createHasher,
   type Digest,
@@ -95,6 +94,42 @@ function digestMismatch(expected: string, actual: string): CairnError {
       details: { expected, actual },
     },
   );
+}
+
+/**
+ * Feeds every chunk of `source` to `onChunk`, one at a time. An abort interrupts even a source
+ * stuck waiting for its next chunk (stream/promises' pipeline does not stop async generators).
+ * On any failure the source is stopped: a stream destroyed, an iterator returned.
+ */
+async function drain(
+  source: AsyncIterable<unknown>,
+  signal: AbortSignal | undefined,
+  onChunk: (chunk: unknown) => Promise<void>,
+): Promise<void> {
+  const it = source[Symbol.asyncIterator]();
+  let onAbort: (() => void) | undefined;
+  const aborted = signal
+    ? new Promise<never>((_, reject) => {
+        onAbort = () => reject(abortedError("put", signal));
+        signal.addEventListener("abort", onAbort, { once: true });
+      })
+    : undefined;
+  aborted?.catch(() => {});
+  try {
+    for (;;) {
+      throwIfAborted(signal, "put");
+      const next = aborted ? await Promise.race([it.next(), aborted]) : await it.next();
+      if (next.done) return;
+      await onChunk(next.value);
+    }
+  } catch (err) {
+    if (source instanceof Readable) source.destroy();
+    // Not awaited: a generator parked in a pending next() only returns once that settles.
+    Promise.resolve(it.return?.()).catch(() => {});
+    throw err;
+  } finally {
+    if (signal && onAbort) signal.removeEventListener("abort", onAbort);
+  }
 }
 
 /** Releases a source that will not be read: a stream is destroyed, an iterable left untouched. */
@@ -249,22 +284,17 @@ export async function ingestBlob(
   return withTempBlob(target, async (tmp) => {
     const hasher: Hasher = createHasher(algorithm);
     let seen = 0;
-    const sink = async (chunks: AsyncIterable<unknown>, writer: ChunkWriter): Promise<void> => {
-      for await (const raw of chunks) {
-        const chunk = toChunk(raw);
-        seen += chunk.length;
-        if (size !== undefined && seen > size) throw sizeMismatch(size, `more than ${size}`, where);
-        hasher.update(chunk);
-        await writer.write(chunk);
-      }
-    };
     await writeTemp(
       target,
       tmp,
-      (writer) => {
-        const drain = (chunks: AsyncIterable<unknown>) => sink(chunks, writer);
-        return signal ? pipeline(source, drain, { signal }) : pipeline(source, drain);
-      },
+      (writer) =>
+        drain(source, signal, async (raw) => {
+          const chunk = toChunk(raw);
+          seen += chunk.length;
+          if (size !== undefined && seen > size) throw sizeMismatch(size, `more than ${size}`, where);
+          hasher.update(chunk);
+          await writer.write(chunk);
+        }),
       signal,
     );
     const digest: Digest = `${algorithm}:${hasher.hex()}`;

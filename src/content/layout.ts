@@ -315,7 +315,7 @@ export class OciLayout implements ContentStore {
       }
       const bytes = await fh.readFile(options.signal ? { signal: options.signal } : {});
       verifyBytes(bytes, { digest, size, source: file });
-      return bytes;
+      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
     } catch (err) {
       throwIfAborted(options.signal, `reading ${digest}`);
       throw ioError(err, "reading blob", file);

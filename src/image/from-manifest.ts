@@ -13,6 +13,7 @@ import {
   parsePlatform,
   selectManifest,
 } from "../manifest/index.js";
+import { LENIENT } from "./lenient.js";
 import { checkLayerCount, layerFromReader } from "./layer.js";
 import type { BlobReader, Image, ImageIndex, Layer } from "./types.js";
 
@@ -45,7 +46,7 @@ function once<T>(fn: () => Promise<T>): () => Promise<T> {
 
 /** What the manifest bytes parsed into: an image manifest or an index. */
 function parseImageManifest(raw: Uint8Array, mediaType: string | undefined, where: string): ImageManifest {
-  const parsed = parseManifest(raw, mediaType);
+  const parsed = parseManifest(raw, mediaType, LENIENT);
   if (parsed.kind !== "oci-manifest" && parsed.kind !== "docker-manifest") {
     throw new CairnError("E_MANIFEST_INVALID", `${where}: expected an image manifest, found ${parsed.kind}`);
   }
@@ -117,7 +118,7 @@ export function indexFromManifest(
 ): ImageIndex {
   const digest = digestBytes(raw);
   const where = options.where ?? `index ${digest}`;
-  const parsed = parseManifest(raw, options.mediaType);
+  const parsed = parseManifest(raw, options.mediaType, LENIENT);
   if (parsed.kind !== "oci-index" && parsed.kind !== "docker-manifest-list") {
     throw new CairnError("E_MANIFEST_INVALID", `${where}: expected an index, found ${parsed.kind}`);
   }

@@ -6,7 +6,9 @@ import {
   MediaType,
   parseImageConfig,
   parseManifest,
+  type Platform,
 } from "../manifest/index.js";
+import { LENIENT } from "./lenient.js";
 import { checkLayerCount } from "./layer.js";
 import type { Image, Layer } from "./types.js";
 
@@ -53,7 +55,7 @@ export function imageFromParts(parts: ImageParts): Image {
     layers: parts.layers.map((l) => l.descriptor),
   } as ImageManifest;
   const rawManifest = jsonBytes(manifest);
-  parseManifest(rawManifest, manifest.mediaType ?? MediaType.ociManifest);
+  parseManifest(rawManifest, manifest.mediaType ?? MediaType.ociManifest, LENIENT);
   const digest = digestBytes(rawManifest);
   const mediaType = manifest.mediaType ?? MediaType.ociManifest;
   return {
@@ -87,4 +89,31 @@ export async function imageParts(image: Image): Promise<ImageParts> {
     layers: [...layers],
     ...(descriptor.platform ? { platform: descriptor.platform } : {}),
   };
+}
+
+/**
+ * An image with no layers and a minimal config for `platform` (default linux/amd64): the start
+ * for assembling an image without a Dockerfile, like `FROM scratch`.
+ *
+ * @example
+ * ```ts
+ * const image = await appendLayers(emptyImage({ os: "linux", architecture: "arm64" }), layer);
+ * ```
+ */
+export function emptyImage(platform: Platform = { os: "linux", architecture: "amd64" }): Image {
+  const config: ImageConfig = {
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+    config: {},
+    rootfs: { type: "layers", diff_ids: [] },
+    history: [],
+  };
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: { mediaType: MediaType.ociConfig, digest: `sha256:${"0".repeat(64)}`, size: 0 },
+    layers: [],
+  };
+  return imageFromParts({ manifest, config, layers: [] });
 }

@@ -2,8 +2,8 @@ export { mapLimit } from "./concurrency.js";
 export { type DockerArchive, type DockerArchiveEntry, openDockerArchive } from "./docker-archive-read.js";
 export { type DockerArchiveImage, writeDockerArchive } from "./docker-archive-write.js";
 export { imageFromManifest, indexFromManifest, MAX_CONFIG_BYTES, readVerified } from "./from-manifest.js";
-export { type ImageParts, imageFromParts, imageParts, jsonBytes } from "./from-parts.js";
-export { type LayerSource, layerFromBytes, layerFromReader, layerFromSource, withMediaType } from "./layer.js";
+export { emptyImage, type ImageParts, imageFromParts, imageParts, jsonBytes } from "./from-parts.js";
+export { type LayerSource, layerFromBytes, layerFromFile, layerFromReader, layerFromSource, withMediaType } from "./layer.js";
 export { ImageLayout, type LayoutWriteOptions, storeBlobReader } from "./layout.js";
 export { openLocal, type WriteLocalOptions, writeLocal } from "./local.js";
 export {

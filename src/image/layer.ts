@@ -1,8 +1,10 @@
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { PassThrough, type Readable } from "node:stream";
 import { type Digest, digestOf, VerifyingStream } from "../digest/index.js";
 import { CairnError } from "../errors/index.js";
-import { openLayerStream } from "../layer/index.js";
-import { type Descriptor, layerCompression } from "../manifest/index.js";
+import { detectCompression, openLayerStream } from "../layer/index.js";
+import { type Descriptor, layerCompression, MediaType } from "../manifest/index.js";
 import type { BlobReader, Layer, ReadOptions } from "./types.js";
 
 /** Pipes `source` through a verifier; errors on either side reach the returned stream. */
@@ -104,4 +106,41 @@ export function withMediaType(layer: Layer, mediaType: string): Layer {
     open: (o) => layer.open(o),
     openUncompressed: (o) => layer.openUncompressed(o),
   };
+}
+
+/**
+ * A {@link Layer} over a tar file on disk (plain, gzip or zstd, detected from its first bytes):
+ * hashes the file once to describe it; the diff ID is computed when first asked.
+ *
+ * @example
+ * ```ts
+ * const layer = await layerFromFile("rootfs.tar.gz");
+ * ```
+ */
+export async function layerFromFile(file: string, options: { mediaType?: string; diffId?: Digest } = {}): Promise<Layer> {
+  const head = Buffer.alloc(4);
+  const fh = await open(file, "r");
+  let size: number;
+  try {
+    size = (await fh.stat()).size;
+    await fh.read(head, 0, 4, 0);
+  } finally {
+    await fh.close();
+  }
+  const compression = detectCompression(head);
+  const mediaType =
+    options.mediaType ??
+    (compression === "gzip"
+      ? MediaType.ociLayerGzip
+      : compression === "zstd"
+        ? MediaType.ociLayerZstd
+        : MediaType.ociLayer);
+  const openFile = async () => createReadStream(file, { highWaterMark: 1 << 20 });
+  const digest = await digestOf(await openFile());
+  return layerFromSource({
+    descriptor: { mediaType, digest, size },
+    ...(options.diffId ? { diffId: options.diffId } : {}),
+    open: openFile,
+    where: file,
+  });
 }

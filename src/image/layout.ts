@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import { type ContentStore, OciLayout, openDefaultStore } from "../content/index.js";
 import { CairnError } from "../errors/index.js";
 import { type Descriptor, hostPlatform, MAX_MANIFEST_BYTES, type Platform, parseManifest } from "../manifest/index.js";
+import { LENIENT } from "./lenient.js";
 import { mapLimit } from "./concurrency.js";
 import { imageFromManifest, indexFromManifest } from "./from-manifest.js";
 import { type BlobReader, type Image, type ImageIndex, isImageIndex, type ReadOptions } from "./types.js";
@@ -76,7 +77,7 @@ export class ImageLayout {
   async image(nameOrDigest: string, options: { platform?: Platform } = {}): Promise<Image> {
     const { descriptor, raw } = await this.load(nameOrDigest);
     const where = `${this.dir}:${nameOrDigest}`;
-    const parsed = parseManifest(raw, descriptor.mediaType);
+    const parsed = parseManifest(raw, descriptor.mediaType, LENIENT);
     if (parsed.kind === "oci-index" || parsed.kind === "docker-manifest-list") {
       const index = indexFromManifest(raw, this.reader, { mediaType: parsed.mediaType, where });
       return index.image(options.platform ?? hostPlatform());
@@ -97,7 +98,7 @@ export class ImageLayout {
   /** Either an image or an index, whichever `nameOrDigest` names. */
   async get(nameOrDigest: string): Promise<Image | ImageIndex> {
     const { descriptor, raw } = await this.load(nameOrDigest);
-    const parsed = parseManifest(raw, descriptor.mediaType);
+    const parsed = parseManifest(raw, descriptor.mediaType, LENIENT);
     const where = `${this.dir}:${nameOrDigest}`;
     if (parsed.kind === "oci-index" || parsed.kind === "docker-manifest-list") {
       return indexFromManifest(raw, this.reader, { mediaType: parsed.mediaType, where });

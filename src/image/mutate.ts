@@ -107,7 +107,7 @@ function mergeMap(base: Record<string, string>, changes: Record<string, string |
 }
 
 function addSet(
-  base: Record<string, Record<string, never>> | undefined,
+  base: Record<string, Record<string, never>> | null | undefined,
   keys: string[],
 ): Record<string, Record<string, never>> {
   const out = { ...(base ?? {}) };

@@ -41,18 +41,13 @@ export function parseImageLocation(spec: string): ImageLocation {
 
 const KNOWN_OTHER = new Set(["containers-storage", "docker-daemon", "dir", "oci-archive", "sif", "tarball"]);
 
-/**
- * Splits `PATH[:NAME]` as skopeo does: the name is what follows the last `:` unless that `:` is
- * part of the path (followed by a `/`). A digest-looking suffix (`PATH:sha256:...`) stays a name.
- */
+/** Splits `PATH[:NAME]` at the first `:`, as skopeo does (so a path cannot hold a `:`). */
 function splitPathAndName(rest: string, spec: string): { path: string; name?: string } {
-  if (!rest) throw new CairnError("E_TRANSPORT_INVALID", `"${spec}": missing a path`);
-  const digest = /:(sha256|sha512):[0-9a-f]+$/.exec(rest);
-  if (digest) return { path: rest.slice(0, digest.index), name: rest.slice(digest.index + 1) };
-  const colon = rest.lastIndexOf(":");
-  if (colon <= 0 || rest.slice(colon + 1).includes("/")) return { path: rest };
-  const name = rest.slice(colon + 1);
-  return name ? { path: rest.slice(0, colon), name } : { path: rest.slice(0, colon) };
+  const colon = rest.indexOf(":");
+  const path = colon < 0 ? rest : rest.slice(0, colon);
+  const name = colon < 0 ? "" : rest.slice(colon + 1);
+  if (!path) throw new CairnError("E_TRANSPORT_INVALID", `"${spec}": missing a path`);
+  return name ? { path, name } : { path };
 }
 
 /** Formats an {@link ImageLocation} back into its string form. */

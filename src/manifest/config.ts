@@ -128,7 +128,14 @@ function checkHistory(v: unknown, path: string): void {
   });
 }
 
-/** Checks an image config object; exported for {@link parseManifest}. */
+/**
+ * Checks an image config object; exported for {@link parseManifest}.
+ *
+ * @example
+ * ```ts
+ * validating("image config", () => checkImageConfig(JSON.parse(text)))
+ * ```
+ */
 export function checkImageConfig(value: unknown): ImageConfig {
   const o = objectAt(value, "$");
   optionalDateTime(o, "created", "$");

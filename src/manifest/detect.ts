@@ -187,8 +187,9 @@ export function parseManifest(
   return { ...parsed, mediaType: chosen, digest: digestBytes(raw), size: raw.byteLength, bytes: raw };
 }
 
-type KindAndValue = Pick<ParsedManifest, "kind" | "value"> &
-  { [K in ManifestKind]: { kind: K; value: Extract<ParsedManifest, { kind: K }>["value"] } }[ManifestKind];
+type KindAndValue = {
+  [K in ManifestKind]: Pick<Extract<ParsedManifest, { kind: K }>, "kind" | "value">;
+}[ManifestKind];
 
 function checkAs(kind: ManifestKind, value: unknown, options: ParseOptions): KindAndValue {
   switch (kind) {

@@ -23,12 +23,26 @@ export interface ParseOptions {
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
-/** UTF-8 bytes of a string. */
+/**
+ * UTF-8 bytes of a string.
+ *
+ * @example
+ * ```ts
+ * utf8Bytes("{}") // Uint8Array [123, 125]
+ * ```
+ */
 export function utf8Bytes(s: string): Uint8Array {
   return encoder.encode(s);
 }
 
-/** Throws `E_MANIFEST_TOO_LARGE` when `size` exceeds the limit. */
+/**
+ * Throws `E_MANIFEST_TOO_LARGE` when `size` exceeds the limit.
+ *
+ * @example
+ * ```ts
+ * checkBodySize(body.byteLength, "manifest") // throws E_MANIFEST_TOO_LARGE over 4 MiB
+ * ```
+ */
 export function checkBodySize(size: number, kind: string, maxBytes = MAX_MANIFEST_BYTES): void {
   if (size > maxBytes) {
     throw new CairnError(
@@ -42,6 +56,11 @@ export function checkBodySize(size: number, kind: string, maxBytes = MAX_MANIFES
 /**
  * Decodes `input` to a JSON value. Objects pass through unchanged; bytes must be UTF-8; both
  * bytes and strings are size-checked before parsing.
+ *
+ * @example
+ * ```ts
+ * const value = readJson(bytes, "OCI image index")
+ * ```
  */
 export function readJson(input: JsonInput, kind: string, options: ParseOptions = {}): unknown {
   let text: string;
@@ -65,7 +84,14 @@ export function readJson(input: JsonInput, kind: string, options: ParseOptions =
   return parseJsonText(text);
 }
 
-/** `JSON.parse`, with a located {@link Problem} on failure. */
+/**
+ * `JSON.parse`, with a located {@link Problem} on failure.
+ *
+ * @example
+ * ```ts
+ * parseJsonText('{"a":1}') // { a: 1 }
+ * ```
+ */
 export function parseJsonText(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -80,7 +106,14 @@ export function parseJsonText(text: string): unknown {
   }
 }
 
-/** 1-based line and column of a UTF-16 offset. */
+/**
+ * 1-based line and column of a UTF-16 offset.
+ *
+ * @example
+ * ```ts
+ * lineAndColumn("{\n x", 3) // { line: 2, column: 2 }
+ * ```
+ */
 export function lineAndColumn(text: string, offset: number): { line: number; column: number } {
   let line = 1;
   let lineStart = 0;
@@ -93,7 +126,14 @@ export function lineAndColumn(text: string, offset: number): { line: number; col
   return { line, column: offset - lineStart + 1 };
 }
 
-/** Where and why `text` is not JSON (RFC 8259), or undefined when it is. Iterative, so deep nesting is safe. */
+/**
+ * Where and why `text` is not JSON (RFC 8259), or undefined when it is. Iterative, so deep nesting is safe.
+ *
+ * @example
+ * ```ts
+ * locateJsonError("[1 2]") // { offset: 3, reason: "expected ',' or ']', found \"2\"" }
+ * ```
+ */
 export function locateJsonError(text: string): { offset: number; reason: string } | undefined {
   const n = text.length;
   let i = 0;

@@ -1,4 +1,11 @@
-/** Media types cairn knows, by their spec names. */
+/**
+ * Media types cairn knows, by their spec names.
+ *
+ * @example
+ * ```ts
+ * desc.mediaType === MediaType.ociManifest
+ * ```
+ */
 export const MediaType = {
   ociDescriptor: "application/vnd.oci.descriptor.v1+json",
   ociLayoutHeader: "application/vnd.oci.layout.header.v1+json",
@@ -28,7 +35,14 @@ export const MediaType = {
 /** One of the {@link MediaType} values. */
 export type KnownMediaType = (typeof MediaType)[keyof typeof MediaType];
 
-/** The `Accept` header value listing every manifest media type cairn can read. */
+/**
+ * The `Accept` header value listing every manifest media type cairn can read.
+ *
+ * @example
+ * ```ts
+ * headers.accept = MANIFEST_ACCEPT.join(", ")
+ * ```
+ */
 export const MANIFEST_ACCEPT: readonly string[] = [
   MediaType.ociManifest,
   MediaType.ociIndex,
@@ -36,7 +50,14 @@ export const MANIFEST_ACCEPT: readonly string[] = [
   MediaType.dockerManifestList,
 ];
 
-/** The largest manifest cairn will parse (4 MiB, as the distribution spec recommends). */
+/**
+ * The largest manifest cairn will parse (4 MiB, as the distribution spec recommends).
+ *
+ * @example
+ * ```ts
+ * if (size > MAX_MANIFEST_BYTES) throw new CairnError("E_MANIFEST_TOO_LARGE", "…")
+ * ```
+ */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 /**

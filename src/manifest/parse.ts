@@ -15,7 +15,14 @@ import type {
   OciManifest,
 } from "./types.js";
 
-/** Throws `E_MANIFEST_UNSUPPORTED` when `obj` is a Docker schema 1 manifest. */
+/**
+ * Throws `E_MANIFEST_UNSUPPORTED` when `obj` is a Docker schema 1 manifest.
+ *
+ * @example
+ * ```ts
+ * rejectSchema1({ schemaVersion: 1 }) // throws E_MANIFEST_UNSUPPORTED
+ * ```
+ */
 export function rejectSchema1(obj: unknown): void {
   if (typeof obj !== "object" || obj === null) return;
   const o = obj as JsonObject;
@@ -58,7 +65,14 @@ function checkDescriptorList(o: JsonObject, key: string, minItems: number): void
   }
 }
 
-/** Checks an OCI manifest object; exported for {@link parseManifest}. */
+/**
+ * Checks an OCI manifest object; exported for {@link parseManifest}.
+ *
+ * @example
+ * ```ts
+ * validating("OCI image manifest", () => checkOciManifest(value, {}))
+ * ```
+ */
 export function checkOciManifest(value: unknown, options: ParseOptions): OciManifest {
   rejectSchema1(value);
   const o = objectAt(value, "$");
@@ -72,7 +86,14 @@ export function checkOciManifest(value: unknown, options: ParseOptions): OciMani
   return o as unknown as OciManifest;
 }
 
-/** Checks an OCI index object; exported for {@link parseManifest}. */
+/**
+ * Checks an OCI index object; exported for {@link parseManifest}.
+ *
+ * @example
+ * ```ts
+ * validating("OCI image index", () => checkOciIndex(value))
+ * ```
+ */
 export function checkOciIndex(value: unknown): OciIndex {
   rejectSchema1(value);
   const o = objectAt(value, "$");
@@ -85,7 +106,14 @@ export function checkOciIndex(value: unknown): OciIndex {
   return o as unknown as OciIndex;
 }
 
-/** Checks a Docker schema 2 manifest object; exported for {@link parseManifest}. */
+/**
+ * Checks a Docker schema 2 manifest object; exported for {@link parseManifest}.
+ *
+ * @example
+ * ```ts
+ * validating("Docker image manifest", () => checkDockerManifest(value))
+ * ```
+ */
 export function checkDockerManifest(value: unknown): DockerManifest {
   rejectSchema1(value);
   const o = objectAt(value, "$");
@@ -96,7 +124,14 @@ export function checkDockerManifest(value: unknown): DockerManifest {
   return o as unknown as DockerManifest;
 }
 
-/** Checks a Docker manifest list object; exported for {@link parseManifest}. */
+/**
+ * Checks a Docker manifest list object; exported for {@link parseManifest}.
+ *
+ * @example
+ * ```ts
+ * validating("Docker manifest list", () => checkDockerManifestList(value))
+ * ```
+ */
 export function checkDockerManifestList(value: unknown): DockerManifestList {
   rejectSchema1(value);
   const o = objectAt(value, "$");

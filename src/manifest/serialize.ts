@@ -38,14 +38,35 @@ export function canonicalManifestBytes(obj: unknown): Uint8Array {
   return encoder.encode(text);
 }
 
-/** The bytes of the OCI empty descriptor's blob: `{}`. Treat as read-only. */
+/**
+ * The bytes of the OCI empty descriptor's blob: `{}`. Treat as read-only.
+ *
+ * @example
+ * ```ts
+ * await store.put(EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DESCRIPTOR)
+ * ```
+ */
 export const EMPTY_CONFIG_BYTES: Uint8Array = encoder.encode("{}");
 
-/** Digest of {@link EMPTY_CONFIG_BYTES}. */
+/**
+ * Digest of {@link EMPTY_CONFIG_BYTES}.
+ *
+ * @example
+ * ```ts
+ * digestBytes(EMPTY_CONFIG_BYTES) === EMPTY_CONFIG_DIGEST // true
+ * ```
+ */
 export const EMPTY_CONFIG_DIGEST: Digest =
   "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
-/** The OCI 1.1 empty config descriptor, for artifacts that have no config. */
+/**
+ * The OCI 1.1 empty config descriptor, for artifacts that have no config.
+ *
+ * @example
+ * ```ts
+ * { schemaVersion: 2, artifactType: "application/vnd.example", config: EMPTY_CONFIG_DESCRIPTOR, layers }
+ * ```
+ */
 export const EMPTY_CONFIG_DESCRIPTOR: Readonly<Descriptor> = Object.freeze({
   mediaType: MediaType.ociEmpty,
   digest: EMPTY_CONFIG_DIGEST,

@@ -40,7 +40,7 @@ async function inspectFile(file: string, io: CliIo, json: boolean): Promise<numb
     throw new CairnError("E_MANIFEST_TOO_LARGE", `${file} is ${bytes.length} bytes, more than ${MAX_MANIFEST_BYTES}`);
   }
   try {
-    const parsed = parseManifest(bytes);
+    const parsed = parseManifest(bytes, undefined, { allowEmptyLayers: true });
     io.out(json ? JSON.stringify({ ...parsed, bytes: undefined }, null, 2) : [`file:       ${file}`, ...summary(parsed)].join("\n"));
     return 0;
   } catch (e) {
@@ -53,7 +53,7 @@ async function inspectFile(file: string, io: CliIo, json: boolean): Promise<numb
 async function inspectImage(spec: string, io: CliIo, json: boolean): Promise<number> {
   const source = await openLocal(spec);
   const raw = await source.rawManifest();
-  const parsed = parseManifest(raw);
+  const parsed = parseManifest(raw, undefined, { allowEmptyLayers: true });
   if (isImageIndex(source)) {
     io.out(json ? JSON.stringify({ manifest: parsed.value }, null, 2) : [`image:      ${spec}`, ...summary(parsed)].join("\n"));
     return 0;
@@ -63,7 +63,8 @@ async function inspectImage(spec: string, io: CliIo, json: boolean): Promise<num
     io.out(JSON.stringify({ digest: parsed.digest, manifest: parsed.value, config }, null, 2));
     return 0;
   }
-  const cfg = parseManifest(await source.rawConfig(), parsed.value && "config" in parsed.value ? parsed.value.config.mediaType : undefined);
+  const manifest = await source.manifest();
+  const cfg = parseManifest(await source.rawConfig(), manifest.config.mediaType);
   io.out([`image:      ${spec}`, ...summary(parsed), "", ...summary(cfg)].join("\n"));
   return 0;
 }
