@@ -4,6 +4,7 @@ import * as fsp from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import {
   defaultStoreDir,
@@ -106,7 +107,7 @@ describe("OciLayout.open", () => {
     const file = path.join(dir, "file");
     await fsp.writeFile(file, "x");
     expect(await codeOf(OciLayout.open(file))).toBe("E_LAYOUT_INVALID");
-    expect(await codeOf(OciLayout.open(file, { create: true }))).not.toBe("none");
+    expect(await codeOf(OciLayout.open(file, { create: true }))).toBe("E_LAYOUT_INVALID");
   });
 
   const badLayouts: [string, string][] = [
@@ -130,7 +131,10 @@ describe("OciLayout.open", () => {
     ["schemaVersion 1", '{"schemaVersion":1,"manifests":[]}'],
     ["no manifests", '{"schemaVersion":2}'],
     ["a manifest media type", `{"schemaVersion":2,"mediaType":"${MediaType.ociManifest}","manifests":[]}`],
-    ["a bad digest", '{"schemaVersion":2,"manifests":[{"mediaType":"x","digest":"sha256:../../etc","size":1}]}'],
+    [
+      "a bad digest",
+      '{"schemaVersion":2,"manifests":[{"mediaType":"x","digest":"sha256:../../etc","size":1}]}',
+    ],
     [
       "a negative size",
       `{"schemaVersion":2,"manifests":[{"mediaType":"x","digest":"${digestBytes("")}","size":-1}]}`,
@@ -199,6 +203,7 @@ describe("put", () => {
     expect(desc.digest).toBe(digestBytes(""));
     expect(desc.size).toBe(0);
     expect(await layout.readAll(desc.digest)).toEqual(new Uint8Array());
+    expect(await blobFiles(dir)).toEqual([desc.digest]);
   });
 
   it("hashes with sha512 when the digest given is sha512", async () => {
@@ -245,16 +250,16 @@ describe("put", () => {
     const layout = await OciLayout.open(dir, { create: true });
     const bytes = seededBytes(3, 100_000);
     const wrong = digestBytes("something else");
-    const cases: [Promise<unknown>, CairnErrorCode][] = [
-      [layout.put(bytes, { digest: wrong }), "E_DIGEST_MISMATCH"],
-      [layout.put(Readable.from([bytes]), { digest: wrong }), "E_DIGEST_MISMATCH"],
-      [layout.put(bytes, { size: bytes.length - 1 }), "E_SIZE_MISMATCH"],
-      [layout.put(Readable.from([bytes]), { size: bytes.length + 1 }), "E_SIZE_MISMATCH"],
-      [layout.put(Readable.from([bytes]), { size: 10 }), "E_SIZE_MISMATCH"],
-      [layout.put("x", { digest: "sha256:nothex" }), "E_DIGEST_INVALID"],
-      [layout.put("x", { size: -1 }), "E_USAGE"],
+    const cases: [() => Promise<unknown>, CairnErrorCode][] = [
+      [() => layout.put(bytes, { digest: wrong }), "E_DIGEST_MISMATCH"],
+      [() => layout.put(Readable.from([bytes]), { digest: wrong }), "E_DIGEST_MISMATCH"],
+      [() => layout.put(bytes, { size: bytes.length - 1 }), "E_SIZE_MISMATCH"],
+      [() => layout.put(Readable.from([bytes]), { size: bytes.length + 1 }), "E_SIZE_MISMATCH"],
+      [() => layout.put(Readable.from([bytes]), { size: 10 }), "E_SIZE_MISMATCH"],
+      [() => layout.put("x", { digest: "sha256:nothex" }), "E_DIGEST_INVALID"],
+      [() => layout.put("x", { size: -1 }), "E_USAGE"],
     ];
-    for (const [p, code] of cases) expect(await codeOf(p)).toBe(code);
+    for (const [p, code] of cases) expect(await codeOf(p())).toBe(code);
     expect(await blobFiles(dir)).toEqual([]);
     expect(await tmpFiles(dir)).toEqual([]);
   });
@@ -283,7 +288,15 @@ describe("put", () => {
     expect(isCairnError(err, "E_IO")).toBe(true);
     expect(String((err as Error).message)).toContain("network gone");
     expect(await tmpFiles(dir)).toEqual([]);
-    expect(await codeOf(layout.put((async function* () { yield 42 as unknown as Uint8Array })()))).toBe("E_USAGE");
+    expect(
+      await codeOf(
+        layout.put(
+          (async function* () {
+            yield 42 as unknown as Uint8Array;
+          })(),
+        ),
+      ),
+    ).toBe("E_USAGE");
   });
 
   it("aborts with E_ABORTED and cleans up", async () => {
@@ -362,11 +375,33 @@ describe("reading blobs", () => {
     expect(await layout.has(a.digest)).toBe(false);
   });
 
+  it("stops reading with E_ABORTED", async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const big = await layout.put(seededBytes(6, 8 * 1024 * 1024));
+    expect(await codeOf(layout.open(big.digest, { signal: AbortSignal.abort() }))).toBe("E_ABORTED");
+    expect(
+      await codeOf(layout.readAll(big.digest, { signal: AbortSignal.abort(), maxBytes: big.size })),
+    ).toBe("E_ABORTED");
+    const ac = new AbortController();
+    const stream = await layout.open(big.digest, { signal: ac.signal });
+    let seen = 0;
+    const err = await (async () => {
+      for await (const chunk of stream) {
+        seen += (chunk as Buffer).length;
+        ac.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(isCairnError(err, "E_ABORTED")).toBe(true);
+    expect(seen).toBeLessThan(big.size);
+    expect(await codeOf(layout.gc({ signal: AbortSignal.abort() }))).toBe("E_ABORTED");
+    expect(await codeOf(layout.fsck({ signal: AbortSignal.abort() }))).toBe("E_ABORTED");
+  });
+
   it("detects a corrupt blob when reading it", async () => {
     const layout = await OciLayout.open(dir, { create: true });
     const desc = await layout.put("original");
-    await fsp.writeFile(layout.blobPath(desc.digest), "tampered");
-    expect(await codeOf(layout.readAll(desc.digest))).toBe("E_SIZE_MISMATCH");
+    await fsp.writeFile(layout.blobPath(desc.digest), "tampered!");
+    expect(await codeOf(layout.readAll(desc.digest))).toBe("E_DIGEST_MISMATCH");
     await fsp.writeFile(layout.blobPath(desc.digest), "ORIGINAL");
     expect(await codeOf(layout.readAll(desc.digest))).toBe("E_DIGEST_MISMATCH");
     expect(await codeOf(readStream(await layout.open(desc.digest)))).toBe("E_DIGEST_MISMATCH");
@@ -386,7 +421,9 @@ describe("names", () => {
   it("tags, resolves, lists and untags like skopeo and umoci", async () => {
     const layout = await OciLayout.open(dir, { create: true });
     const m1 = await layout.put('{"schemaVersion":2,"manifests":[]}', { mediaType: MediaType.ociIndex });
-    const m2 = await layout.put('{"schemaVersion":2,"manifests":[],"x":1}', { mediaType: MediaType.ociIndex });
+    const m2 = await layout.put('{"schemaVersion":2,"manifests":[],"x":1}', {
+      mediaType: MediaType.ociIndex,
+    });
     const tagged = await layout.tag("latest", m1);
     expect(tagged.annotations?.[REF_NAME_ANNOTATION]).toBe("latest");
     await layout.tag("v1.0", { ...m1, annotations: { other: "kept" } });
@@ -394,8 +431,14 @@ describe("names", () => {
     expect(await layout.tags()).toEqual(["v1.0", "latest"]);
     const index = await layout.index();
     expect(index.manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === "latest")).toHaveLength(1);
-    expect(await layout.resolve("latest")).toMatchObject({ digest: m2.digest, mediaType: MediaType.ociIndex });
-    expect((await layout.resolve("v1.0")).annotations).toEqual({ other: "kept", [REF_NAME_ANNOTATION]: "v1.0" });
+    expect(await layout.resolve("latest")).toMatchObject({
+      digest: m2.digest,
+      mediaType: MediaType.ociIndex,
+    });
+    expect((await layout.resolve("v1.0")).annotations).toEqual({
+      other: "kept",
+      [REF_NAME_ANNOTATION]: "v1.0",
+    });
     expect((await layout.resolve(m1.digest)).digest).toBe(m1.digest);
     expect(await layout.untag("latest")).toBe(true);
     expect(await layout.untag("latest")).toBe(false);
@@ -428,7 +471,9 @@ describe("names", () => {
     for (const good of ["latest", "v1.0.0", "a--b", "example.com/app:1", "sha-1_2+3@x"]) {
       expect(isRefName(good)).toBe(true);
     }
-    expect(await codeOf(layout.tag("t", { ...desc, digest: digestBytes("absent") }))).toBe("E_BLOB_NOT_FOUND");
+    expect(await codeOf(layout.tag("t", { ...desc, digest: digestBytes("absent") }))).toBe(
+      "E_BLOB_NOT_FOUND",
+    );
     expect(await codeOf(layout.tag("t", { ...desc, size: -1 }))).toBe("E_LAYOUT_INVALID");
   });
 
@@ -465,13 +510,22 @@ async function buildGraph(layout: OciLayout) {
   const put = (v: unknown, mediaType: string) =>
     layout.put(typeof v === "string" || v instanceof Uint8Array ? v : JSON.stringify(v), { mediaType });
   const manifestOf = (config: Descriptor, layers: Descriptor[], extra: Record<string, unknown> = {}) =>
-    put({ schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers, ...extra }, MediaType.ociManifest);
+    put(
+      { schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers, ...extra },
+      MediaType.ociManifest,
+    );
 
-  const config = await put({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }, MediaType.ociConfig);
+  const config = await put(
+    { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } },
+    MediaType.ociConfig,
+  );
   const layer1 = await put(seededBytes(11, 5000), MediaType.ociLayerGzip);
   const layer2 = await put(seededBytes(12, 7000), MediaType.ociLayerGzip);
   const image = await manifestOf(config, [layer1, layer2]);
-  const armConfig = await put({ architecture: "arm64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }, MediaType.ociConfig);
+  const armConfig = await put(
+    { architecture: "arm64", os: "linux", rootfs: { type: "layers", diff_ids: [] } },
+    MediaType.ociConfig,
+  );
   const armImage = await manifestOf(armConfig, [layer1]);
   const inner = await put(
     { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [armImage] },
@@ -483,7 +537,10 @@ async function buildGraph(layout: OciLayout) {
   );
   await layout.tag("multi", index);
 
-  const dockerConfig = await put({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }, MediaType.dockerConfig);
+  const dockerConfig = await put(
+    { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } },
+    MediaType.dockerConfig,
+  );
   const dockerLayer = await put(seededBytes(13, 3000), MediaType.dockerLayerGzip);
   const docker = await put(
     { schemaVersion: 2, mediaType: MediaType.dockerManifest, config: dockerConfig, layers: [dockerLayer] },
@@ -500,19 +557,44 @@ async function buildGraph(layout: OciLayout) {
 
   // A referrer (a signature) of a reachable image, not itself in index.json.
   const sigLayer = await put("signature bytes", "application/vnd.example.signature");
-  const referrer = await manifestOf(empty, [sigLayer], { subject: image, artifactType: "application/vnd.example.sig" });
+  const referrer = await manifestOf(empty, [sigLayer], {
+    subject: image,
+    artifactType: "application/vnd.example.sig",
+  });
   // A referrer of the referrer.
   const counterSig = await manifestOf(empty, [], { subject: referrer });
 
   // Garbage: an untagged image tree, a lone blob, and a referrer of garbage.
   const oldLayer = await put(seededBytes(15, 4000), MediaType.ociLayerGzip);
-  const oldConfig = await put({ architecture: "s390x", os: "linux", rootfs: { type: "layers", diff_ids: [] } }, MediaType.ociConfig);
+  const oldConfig = await put(
+    { architecture: "s390x", os: "linux", rootfs: { type: "layers", diff_ids: [] } },
+    MediaType.ociConfig,
+  );
   const oldImage = await manifestOf(oldConfig, [oldLayer]);
   const lone = await put(seededBytes(16, 123), "application/octet-stream");
   const oldSig = await manifestOf(empty, [], { subject: oldImage });
 
   return {
-    live: [config, layer1, layer2, image, armConfig, armImage, inner, index, dockerConfig, dockerLayer, docker, empty, subjectLayer, subject, pointer, sigLayer, referrer, counterSig],
+    live: [
+      config,
+      layer1,
+      layer2,
+      image,
+      armConfig,
+      armImage,
+      inner,
+      index,
+      dockerConfig,
+      dockerLayer,
+      docker,
+      empty,
+      subjectLayer,
+      subject,
+      pointer,
+      sigLayer,
+      referrer,
+      counterSig,
+    ],
     referrers: [referrer, counterSig, sigLayer],
     garbage: [oldLayer, oldConfig, oldImage, lone, oldSig],
     layer2,
@@ -546,7 +628,13 @@ describe("gc and fsck", () => {
     expect(result.freedBytes).toBe(sizeOf(g.garbage));
     expect(result.reachable).toBe(digestsOf(g.live).length);
     const after = await layout.fsck();
-    expect(after).toEqual({ ok: true, missing: [], corrupt: [], unreachable: [], checked: digestsOf(g.live).length });
+    expect(after).toEqual({
+      ok: true,
+      missing: [],
+      corrupt: [],
+      unreachable: [],
+      checked: digestsOf(g.live).length,
+    });
     expect((await layout.gc({ gracePeriodMs: 0 })).removed).toEqual([]);
   });
 
@@ -603,13 +691,17 @@ describe("gc and fsck", () => {
     await fsp.utimes(path.join(tmp, names.unknownOld), old, old);
     const result = await layout.gc();
     expect(result.tempFilesRemoved).toBe(2);
-    expect((await fsp.readdir(tmp)).sort()).toEqual([names.liveWriter, names.otherHost, names.unknownFresh].sort());
+    expect((await fsp.readdir(tmp)).sort()).toEqual(
+      [names.liveWriter, names.otherHost, names.unknownFresh].sort(),
+    );
     expect((await layout.gc({ tempMaxAgeMs: 0 })).tempFilesRemoved).toBe(3);
   });
 });
 
 function spawnDeadPid(): number {
-  const out = execFileSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  const out = execFileSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], {
+    encoding: "utf8",
+  });
   return Number(out);
 }
 
@@ -634,9 +726,13 @@ describe("interop with skopeo and umoci", () => {
     const umoci = requireTool("umoci");
     const layout = await OciLayout.open(dir, { create: true });
     const tar = new Uint8Array(1024); // an empty tar: two zero blocks
-    const layer = await layout.put(tar, { mediaType: MediaType.ociLayer });
+    const layer = await layout.put(gzipSync(tar), { mediaType: MediaType.ociLayerGzip });
     const config = await layout.put(
-      JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [layer.digest] } }),
+      JSON.stringify({
+        architecture: "amd64",
+        os: "linux",
+        rootfs: { type: "layers", diff_ids: [digestBytes(tar)] },
+      }),
       { mediaType: MediaType.ociConfig },
     );
     const manifest = await layout.put(
@@ -653,9 +749,26 @@ describe("interop with skopeo and umoci", () => {
     expect((await copied.resolve("copied")).digest).toBe(manifest.digest);
     expect((await copied.fsck()).ok).toBe(true);
     await copied.tag("again", await copied.resolve("copied"));
-    expect(execFileSync(umoci, ["ls", "--layout", other], { encoding: "utf8" }).trim().split("\n").sort()).toEqual([
-      "again",
-      "copied",
-    ]);
+    expect(
+      execFileSync(umoci, ["ls", "--layout", other], { encoding: "utf8" }).trim().split("\n").sort(),
+    ).toEqual(["again", "copied"]);
+  });
+
+  it("a layout umoci writes is opened, checked and collected by cairn without losing anything", async () => {
+    const umoci = requireTool("umoci");
+    execFileSync(umoci, ["init", "--layout", dir], { stdio: "pipe" });
+    execFileSync(umoci, ["new", "--image", `${dir}:base`], { stdio: "pipe" });
+    execFileSync(umoci, ["config", "--image", `${dir}:base`, "--tag", "configured", "--config.env", "A=1"], {
+      stdio: "pipe",
+    });
+    const layout = await OciLayout.open(dir);
+    expect((await layout.tags()).sort()).toEqual(["base", "configured"]);
+    const before = await layout.fsck();
+    expect(before).toMatchObject({ ok: true, missing: [], corrupt: [] });
+    await layout.untag("base");
+    const result = await layout.gc({ gracePeriodMs: 0 });
+    expect(result.removed.length).toBeGreaterThan(0); // base's own manifest and config
+    expect(await layout.fsck()).toMatchObject({ ok: true, missing: [], corrupt: [], unreachable: [] });
+    execFileSync(umoci, ["stat", "--image", `${dir}:configured`], { stdio: "pipe" });
   });
 });

@@ -156,7 +156,8 @@ describe("verification", () => {
 
   it("verifyChunks and verifyBytes check the same way", async () => {
     const collected: Uint8Array[] = [];
-    for await (const c of verifyChunks(Readable.from([data]), { digest, size: data.length })) collected.push(c);
+    for await (const c of verifyChunks(Readable.from([data]), { digest, size: data.length }))
+      collected.push(c);
     expect(Buffer.concat(collected).equals(data)).toBe(true);
     await expect(async () => {
       for await (const _ of verifyChunks(Readable.from([data]), { digest: EMPTY_SHA256 })) {

@@ -7,8 +7,8 @@ import { digestOf } from "../src/digest/index.js";
 import {
   appendLayers,
   emptyImage,
-  ImageLayout,
   type Image,
+  ImageLayout,
   layerFromFile,
   openDockerArchive,
   openLocal,
@@ -42,7 +42,10 @@ afterAll(() => {
 
 async function busyboxImage(): Promise<Image> {
   const layer = await layerFromFile(layerTgz);
-  const base = await appendLayers(emptyImage(), { layer, history: { created_by: "busybox rootfs", created: "1970-01-01T00:00:00Z" } });
+  const base = await appendLayers(emptyImage(), {
+    layer,
+    history: { created_by: "busybox rootfs", created: "1970-01-01T00:00:00Z" },
+  });
   return setConfig(base, { cmd: ["/bin/sh"], env: { PATH: "/bin" } });
 }
 
@@ -161,7 +164,9 @@ describe("OCI layout as source and sink", () => {
     bytes[100] = (bytes[100] ?? 0) ^ 0xff;
     writeFileSync(blob, bytes);
     const read = await (await ImageLayout.open(dir)).image("v1");
-    await expect(readStream(await (await read.layers())[0]!.open())).rejects.toMatchObject({ code: "E_DIGEST_MISMATCH" });
+    await expect(readStream(await (await read.layers())[0]!.open())).rejects.toMatchObject({
+      code: "E_DIGEST_MISMATCH",
+    });
   });
 });
 

@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import { CairnError } from "../errors/index.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -10,7 +10,9 @@ export function parseCommandArgs<O extends Options>(
   options: O,
   positionals: { min: number; max: number; names: string },
 ) {
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
+  >;
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {

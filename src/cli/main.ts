@@ -90,7 +90,9 @@ if (isMain()) {
       process.exitCode = code;
     },
     (e: unknown) => {
-      process.stderr.write(`cairn: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.stderr.write(
+        `cairn: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+      );
       process.exitCode = 70;
     },
   );

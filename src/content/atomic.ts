@@ -71,7 +71,14 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Removes a file, ignoring one that is already gone. */
+/**
+ * Removes a file, ignoring one that is already gone (and any other failure: gc retries later).
+ *
+ * @example
+ * ```ts
+ * await removeQuietly(tmp)
+ * ```
+ */
 export async function removeQuietly(file: string): Promise<void> {
   try {
     await fsp.unlink(file);
@@ -97,8 +104,11 @@ export async function writeFileAtomic(target: string, bytes: Uint8Array, tmpDir:
   const tmp = tempFilePath(tmpDir, path.basename(target).replace(/[^a-z]/g, "") || "file");
   const untrack = trackTempFile(tmp);
   try {
+    const previous = await fsp.stat(target).catch(() => undefined);
     const fh = await fsp.open(tmp, "wx");
     try {
+      // Keep the permissions of the file being replaced (umoci writes index.json 0600).
+      if (previous) await fh.chmod(previous.mode & 0o7777);
       await fh.writeFile(bytes);
       await fh.sync();
     } finally {
@@ -122,7 +132,14 @@ export interface StaleTempOptions {
   now?: number;
 }
 
-/** True when a process with this id exists on this host (EPERM means it exists but is not ours). */
+/**
+ * True when a process with this id exists on this host (EPERM means it exists but is not ours).
+ *
+ * @example
+ * ```ts
+ * processAlive(process.pid) // true
+ * ```
+ */
 export function processAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {

@@ -1,7 +1,7 @@
 import type { Dirent } from "node:fs";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { addAbortSignal, pipeline, type Readable } from "node:stream";
+import { pipeline, type Readable } from "node:stream";
 import {
   type Digest,
   isDigest,
@@ -14,7 +14,7 @@ import { CairnError } from "../errors/index.js";
 import { MAX_MANIFEST_BYTES } from "../manifest/media-types.js";
 import type { Descriptor, OciIndex } from "../manifest/types.js";
 import { writeFileAtomic } from "./atomic.js";
-import { errnoCode, ioError, throwIfAborted } from "./errors.js";
+import { abortedError, errnoCode, ioError, throwIfAborted } from "./errors.js";
 import {
   type FsckOptions,
   type FsckResult,
@@ -150,17 +150,16 @@ export class OciLayout implements ContentStore {
    */
   static async open(dir: string, options: OpenLayoutOptions = {}): Promise<OciLayout> {
     const abs = path.resolve(dir);
+    const st = await fsp.stat(abs).catch(() => undefined);
+    if (st ? !st.isDirectory() : !options.create) {
+      throw new CairnError("E_LAYOUT_INVALID", `not an OCI image layout: ${abs} is not a directory`, {
+        path: abs,
+      });
+    }
     if (options.create) {
       await fsp.mkdir(path.join(abs, "blobs"), { recursive: true }).catch((err: unknown) => {
         throw ioError(err, "creating the layout directory", abs);
       });
-    } else {
-      const st = await fsp.stat(abs).catch(() => undefined);
-      if (!st?.isDirectory()) {
-        throw new CairnError("E_LAYOUT_INVALID", `not an OCI image layout: ${abs} is not a directory`, {
-          path: abs,
-        });
-      }
     }
     const layout = new OciLayout(await fsp.realpath(abs), options.lock ?? {});
     await layout.checkOrCreate(options.create === true);
@@ -280,7 +279,13 @@ export class OciLayout implements ContentStore {
       const verifier = new VerifyingStream({ digest, size, source: file });
       out = pipeline(raw, verifier, () => {});
     }
-    return options.signal ? addAbortSignal(options.signal, out) : out;
+    const { signal } = options;
+    if (signal) {
+      const onAbort = () => out.destroy(abortedError(`reading ${digest}`, signal));
+      signal.addEventListener("abort", onAbort, { once: true });
+      out.once("close", () => signal.removeEventListener("abort", onAbort));
+    }
+    return out;
   }
 
   /**

@@ -1,22 +1,22 @@
 export {
   type Digest,
   type DigestAlgorithm,
-  type ParsedDigest,
   digestAlgorithm,
   digestHex,
   formatDigest,
   isDigest,
   isDigestAlgorithm,
   isDigestSyntax,
+  type ParsedDigest,
   parseDigest,
 } from "./digest.js";
 export {
-  type Hashable,
-  type VerifyExpectation,
   digestBytes,
   digestOf,
+  type Hashable,
+  type VerifyExpectation,
   VerifyingStream,
   verifyBytes,
   verifyChunks,
 } from "./hash.js";
-export { type Hasher, createHasher } from "./hasher.js";
+export { createHasher, type Hasher } from "./hasher.js";

@@ -35,7 +35,10 @@ function member(idx: TarIndex, name: string, what: string): TarMember {
 
 async function readMember(idx: TarIndex, m: TarMember): Promise<Uint8Array> {
   if (m.size > MAX_JSON_BYTES) {
-    throw new CairnError("E_SIZE_LIMIT", `${idx.file}: ${m.name} is ${m.size} bytes, more than ${MAX_JSON_BYTES}`);
+    throw new CairnError(
+      "E_SIZE_LIMIT",
+      `${idx.file}: ${m.name} is ${m.size} bytes, more than ${MAX_JSON_BYTES}`,
+    );
   }
   const fh = await openFile(idx.file, "r");
   try {
@@ -82,7 +85,10 @@ function parseArchiveManifest(bytes: Uint8Array, file: string): DockerArchiveEnt
       typeof entry.Config !== "string" ||
       !Array.isArray(entry.Layers) ||
       !entry.Layers.every((l) => typeof l === "string") ||
-      !(entry.RepoTags == null || (Array.isArray(entry.RepoTags) && entry.RepoTags.every((t) => typeof t === "string")))
+      !(
+        entry.RepoTags == null ||
+        (Array.isArray(entry.RepoTags) && entry.RepoTags.every((t) => typeof t === "string"))
+      )
     ) {
       throw new CairnError(
         "E_ARCHIVE_INVALID",
@@ -153,7 +159,10 @@ async function archiveImage(idx: TarIndex, entry: DockerArchiveEntry): Promise<I
       const diffId = diffIds[i] as Digest;
       const source = entry.LayerSources?.[diffId];
       if (source && m.size === 0) {
-        throw new CairnError("E_ARCHIVE_INVALID", `${idx.file}: foreign layer ${diffId} has no bytes in the archive`);
+        throw new CairnError(
+          "E_ARCHIVE_INVALID",
+          `${idx.file}: foreign layer ${diffId} has no bytes in the archive`,
+        );
       }
       const compression = await magic(idx, m);
       const mediaType =
@@ -173,7 +182,12 @@ async function archiveImage(idx: TarIndex, entry: DockerArchiveEntry): Promise<I
   );
   const anyZstd = layers.some((l) => l.descriptor.mediaType === MediaType.ociLayerZstd);
   const manifest: ImageManifest = anyZstd
-    ? { schemaVersion: 2, mediaType: MediaType.ociManifest, config: placeholderConfig(MediaType.ociConfig), layers: [] }
+    ? {
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        config: placeholderConfig(MediaType.ociConfig),
+        layers: [],
+      }
     : {
         schemaVersion: 2,
         mediaType: MediaType.dockerManifest,
@@ -195,6 +209,11 @@ function placeholderConfig(mediaType: string): Descriptor {
 
 function withOciType(layer: Layer): Layer {
   const t = layer.descriptor.mediaType;
-  const mediaType = t === MediaType.dockerLayerGzip ? MediaType.ociLayerGzip : t === MediaType.dockerLayer ? MediaType.ociLayer : t;
+  const mediaType =
+    t === MediaType.dockerLayerGzip
+      ? MediaType.ociLayerGzip
+      : t === MediaType.dockerLayer
+        ? MediaType.ociLayer
+        : t;
   return withMediaType(layer, mediaType);
 }

@@ -96,7 +96,10 @@ export async function writeDockerArchive(
       for (const t of tags) {
         const ref = parseReference(t);
         if (!ref.tag || !last) continue;
-        const repo = ref.withTag(ref.tag).familiar().replace(/:[^:/]+$/, "");
+        const repo = ref
+          .withTag(ref.tag)
+          .familiar()
+          .replace(/:[^:/]+$/, "");
         repositories[repo] = { ...(repositories[repo] ?? {}), [ref.tag]: last };
       }
     }

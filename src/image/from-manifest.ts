@@ -13,8 +13,8 @@ import {
   parsePlatform,
   selectManifest,
 } from "../manifest/index.js";
-import { LENIENT } from "./lenient.js";
 import { checkLayerCount, layerFromReader } from "./layer.js";
+import { LENIENT } from "./lenient.js";
 import type { BlobReader, Image, ImageIndex, Layer } from "./types.js";
 
 /** Largest config blob cairn reads into memory. */
@@ -149,7 +149,10 @@ export function indexFromManifest(
     },
     async index(which) {
       const d = findChild(manifest, which.digest, where);
-      return indexFromManifest(await readChild(d), reader, { mediaType: d.mediaType, where: `${where} -> ${d.digest}` });
+      return indexFromManifest(await readChild(d), reader, {
+        mediaType: d.mediaType,
+        where: `${where} -> ${d.digest}`,
+      });
     },
   };
   return index;

@@ -4,12 +4,12 @@ import {
   type ImageConfig,
   type ImageManifest,
   MediaType,
+  type Platform,
   parseImageConfig,
   parseManifest,
-  type Platform,
 } from "../manifest/index.js";
-import { LENIENT } from "./lenient.js";
 import { checkLayerCount } from "./layer.js";
+import { LENIENT } from "./lenient.js";
 import type { Image, Layer } from "./types.js";
 
 const encoder = new TextEncoder();

@@ -3,7 +3,14 @@ export { type DockerArchive, type DockerArchiveEntry, openDockerArchive } from "
 export { type DockerArchiveImage, writeDockerArchive } from "./docker-archive-write.js";
 export { imageFromManifest, indexFromManifest, MAX_CONFIG_BYTES, readVerified } from "./from-manifest.js";
 export { emptyImage, type ImageParts, imageFromParts, imageParts, jsonBytes } from "./from-parts.js";
-export { type LayerSource, layerFromBytes, layerFromFile, layerFromReader, layerFromSource, withMediaType } from "./layer.js";
+export {
+  type LayerSource,
+  layerFromBytes,
+  layerFromFile,
+  layerFromReader,
+  layerFromSource,
+  withMediaType,
+} from "./layer.js";
 export { ImageLayout, type LayoutWriteOptions, storeBlobReader } from "./layout.js";
 export { openLocal, type WriteLocalOptions, writeLocal } from "./local.js";
 export {
@@ -16,6 +23,13 @@ export {
   setCreated,
   toOci,
 } from "./mutate.js";
-export { type TarIndex, type TarMember, indexTar } from "./tar-index.js";
+export { indexTar, type TarIndex, type TarMember } from "./tar-index.js";
 export { formatImageLocation, type ImageLocation, parseImageLocation } from "./transport.js";
-export { type BlobReader, type Image, type ImageIndex, isImageIndex, type Layer, type ReadOptions } from "./types.js";
+export {
+  type BlobReader,
+  type Image,
+  type ImageIndex,
+  isImageIndex,
+  type Layer,
+  type ReadOptions,
+} from "./types.js";

@@ -8,7 +8,10 @@ import { type Descriptor, layerCompression, MediaType } from "../manifest/index.
 import type { BlobReader, Layer, ReadOptions } from "./types.js";
 
 /** Pipes `source` through a verifier; errors on either side reach the returned stream. */
-export function verified(source: Readable, expected: { digest: string; size?: number; source?: string }): Readable {
+export function verified(
+  source: Readable,
+  expected: { digest: string; size?: number; source?: string },
+): Readable {
   const verifier = new VerifyingStream(expected);
   source.on("error", (e) => verifier.destroy(e));
   verifier.on("close", () => {
@@ -117,7 +120,10 @@ export function withMediaType(layer: Layer, mediaType: string): Layer {
  * const layer = await layerFromFile("rootfs.tar.gz");
  * ```
  */
-export async function layerFromFile(file: string, options: { mediaType?: string; diffId?: Digest } = {}): Promise<Layer> {
+export async function layerFromFile(
+  file: string,
+  options: { mediaType?: string; diffId?: Digest } = {},
+): Promise<Layer> {
   const head = Buffer.alloc(4);
   const fh = await open(file, "r");
   let size: number;

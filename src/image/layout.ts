@@ -1,10 +1,16 @@
 import type { Readable } from "node:stream";
 import { type ContentStore, OciLayout, openDefaultStore } from "../content/index.js";
 import { CairnError } from "../errors/index.js";
-import { type Descriptor, hostPlatform, MAX_MANIFEST_BYTES, type Platform, parseManifest } from "../manifest/index.js";
-import { LENIENT } from "./lenient.js";
+import {
+  type Descriptor,
+  hostPlatform,
+  MAX_MANIFEST_BYTES,
+  type Platform,
+  parseManifest,
+} from "../manifest/index.js";
 import { mapLimit } from "./concurrency.js";
 import { imageFromManifest, indexFromManifest } from "./from-manifest.js";
+import { LENIENT } from "./lenient.js";
 import { type BlobReader, type Image, type ImageIndex, isImageIndex, type ReadOptions } from "./types.js";
 
 /** Options for {@link ImageLayout.write}. */
@@ -92,7 +98,10 @@ export class ImageLayout {
   /** The index named `nameOrDigest`; `E_MANIFEST_INVALID` if it names a single image. */
   async index(nameOrDigest: string): Promise<ImageIndex> {
     const { descriptor, raw } = await this.load(nameOrDigest);
-    return indexFromManifest(raw, this.reader, { mediaType: descriptor.mediaType, where: `${this.dir}:${nameOrDigest}` });
+    return indexFromManifest(raw, this.reader, {
+      mediaType: descriptor.mediaType,
+      where: `${this.dir}:${nameOrDigest}`,
+    });
   }
 
   /** Either an image or an index, whichever `nameOrDigest` names. */
@@ -167,7 +176,8 @@ export class ImageLayout {
 }
 
 function parseKind(mediaType: string): "index" | "image" | "other" {
-  if (mediaType.endsWith("image.index.v1+json") || mediaType.endsWith("manifest.list.v2+json")) return "index";
+  if (mediaType.endsWith("image.index.v1+json") || mediaType.endsWith("manifest.list.v2+json"))
+    return "index";
   if (mediaType.endsWith("image.manifest.v1+json") || mediaType.endsWith("manifest.v2+json")) return "image";
   return "other";
 }

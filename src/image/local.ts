@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { CairnError } from "../errors/index.js";
-import { type DockerArchiveImage, writeDockerArchive } from "./docker-archive-write.js";
 import { openDockerArchive } from "./docker-archive-read.js";
+import { type DockerArchiveImage, writeDockerArchive } from "./docker-archive-write.js";
 import { ImageLayout } from "./layout.js";
 import { toOci } from "./mutate.js";
 import { type ImageLocation, parseImageLocation } from "./transport.js";
@@ -24,7 +24,8 @@ export async function openLocal(location: string | ImageLocation): Promise<Image
       return layout.get(loc.tag ?? (await onlyTag(layout, loc.dir)));
     }
     case "docker-archive": {
-      if (!existsSync(loc.file)) throw new CairnError("E_NOT_FOUND", `docker-archive ${loc.file} does not exist`);
+      if (!existsSync(loc.file))
+        throw new CairnError("E_NOT_FOUND", `docker-archive ${loc.file} does not exist`);
       const archive = await openDockerArchive(loc.file);
       return archive.image(loc.ref ?? 0);
     }
@@ -75,7 +76,10 @@ export async function writeLocal(
     }
     case "docker-archive": {
       if (isImageIndex(source)) {
-        throw new CairnError("E_USAGE", "a docker-archive holds single images: pick one platform from the index first");
+        throw new CairnError(
+          "E_USAGE",
+          "a docker-archive holds single images: pick one platform from the index first",
+        );
       }
       const images: DockerArchiveImage[] = [{ image: source, tags: loc.ref ? [loc.ref] : [] }];
       await writeDockerArchive(loc.file, images, options);

@@ -97,7 +97,10 @@ function mergeEnv(env: string[], changes: Record<string, string | null>): string
   return out;
 }
 
-function mergeMap(base: Record<string, string>, changes: Record<string, string | null>): Record<string, string> {
+function mergeMap(
+  base: Record<string, string>,
+  changes: Record<string, string | null>,
+): Record<string, string> {
   const out = { ...base };
   for (const [k, v] of Object.entries(changes)) {
     if (v === null) delete out[k];
@@ -172,7 +175,10 @@ export async function setConfig(image: Image, changes: ConfigChanges): Promise<I
  * const next = await setAnnotations(image, { "org.opencontainers.image.source": "https://example.com/repo" });
  * ```
  */
-export async function setAnnotations(image: Image, annotations: Record<string, string | null>): Promise<Image> {
+export async function setAnnotations(
+  image: Image,
+  annotations: Record<string, string | null>,
+): Promise<Image> {
   const parts = await imageParts(await toOci(image));
   const m = parts.manifest as ImageManifest & { annotations?: Record<string, string> };
   const merged = mergeMap(m.annotations ?? {}, annotations);
@@ -190,7 +196,11 @@ export async function setAnnotations(image: Image, annotations: Record<string, s
  * const next = await setCreated(image, new Date(0));
  * ```
  */
-export async function setCreated(image: Image, date: Date, options: { history?: boolean } = {}): Promise<Image> {
+export async function setCreated(
+  image: Image,
+  date: Date,
+  options: { history?: boolean } = {},
+): Promise<Image> {
   const parts = await imageParts(image);
   const iso = date.toISOString();
   parts.config.created = iso;

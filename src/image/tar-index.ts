@@ -130,7 +130,8 @@ export async function indexTar(file: string): Promise<TarIndex> {
         }
       } else {
         name = normalizeMemberName(name);
-        if (type === "0" || type === "\0" || type === "7") members.set(name, { name, offset: dataStart, size });
+        if (type === "0" || type === "\0" || type === "7")
+          members.set(name, { name, offset: dataStart, size });
         else if (type === "2" || type === "1") {
           const target = paxLink ?? longLink ?? cstring(header, 157, 100);
           const resolved = type === "1" ? target : path.posix.join(path.posix.dirname(name), target);

@@ -34,7 +34,10 @@ export function parseImageLocation(spec: string): ImageLocation {
   const colon = spec.indexOf(":");
   const scheme = colon > 0 ? spec.slice(0, colon) : "";
   if (/^[a-z][a-z0-9-]*$/.test(scheme) && KNOWN_OTHER.has(scheme)) {
-    throw new CairnError("E_TRANSPORT_INVALID", `"${spec}": the ${scheme}: transport is not supported by cairn`);
+    throw new CairnError(
+      "E_TRANSPORT_INVALID",
+      `"${spec}": the ${scheme}: transport is not supported by cairn`,
+    );
   }
   return { transport: "store", name: spec };
 }

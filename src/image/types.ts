@@ -1,6 +1,12 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "../digest/index.js";
-import type { Descriptor, ImageConfig, ImageIndexManifest, ImageManifest, Platform } from "../manifest/index.js";
+import type {
+  Descriptor,
+  ImageConfig,
+  ImageIndexManifest,
+  ImageManifest,
+  Platform,
+} from "../manifest/index.js";
 
 /** Options every long read takes. */
 export interface ReadOptions {

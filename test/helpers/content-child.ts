@@ -7,6 +7,7 @@
  *   `end` when the source is drained and `done <digest>` when put returns.
  * - `writer <layout> <w> <startAtMs>`: waits until `startAtMs`, then puts writer w's blobs (mixed
  *   sources, in parallel) and tags them; prints `done`.
+ * - `tag-loop <layout>`: puts a blob, then tags it `t0`, `t1`… forever, printing `tagged <i>`.
  * - `hold-lock <layout>`: takes the index.json lock, prints `locked`, and waits to be killed.
  */
 
@@ -57,6 +58,15 @@ async function writer(dir: string, w: number, startAt: number): Promise<void> {
   say("done");
 }
 
+async function tagLoop(dir: string): Promise<void> {
+  const layout = await OciLayout.open(dir, { create: true });
+  const desc = await layout.put("tagged by the loop");
+  for (let i = 0; ; i++) {
+    await layout.tag(`t${i}`, desc);
+    say(`tagged ${i}`);
+  }
+}
+
 async function holdLock(dir: string): Promise<void> {
   await acquireFileLock(path.join(dir, INDEX_LOCK_FILE));
   say("locked");
@@ -67,5 +77,6 @@ const [mode, dir, a, b] = process.argv.slice(2);
 if (!dir) throw new Error("usage: content-child.ts <mode> <layout> [args…]");
 if (mode === "put-large") await putLarge(dir, Number(a));
 else if (mode === "writer") await writer(dir, Number(a), Number(b));
+else if (mode === "tag-loop") await tagLoop(dir);
 else if (mode === "hold-lock") await holdLock(dir);
 else throw new Error(`unknown mode ${mode}`);

@@ -3,7 +3,14 @@
  * processes they spawn (so both sides agree on digests without passing bytes around).
  */
 
-/** A seeded xorshift32 filler: the same seed always gives the same bytes. */
+/**
+ * A seeded xorshift32 filler: the same seed always gives the same bytes.
+ *
+ * @example
+ * ```ts
+ * seededBytes(7, 1024).length // 1024
+ * ```
+ */
 export function seededBytes(seed: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
   let x = seed >>> 0 || 0x9e3779b9;
@@ -45,12 +52,26 @@ export async function* largeBlob(
   }
 }
 
-/** Size in bytes of {@link largeBlob}(mebibytes). */
+/**
+ * Size in bytes of {@link largeBlob}(mebibytes).
+ *
+ * @example
+ * ```ts
+ * largeBlobSize(2) // 2097152
+ * ```
+ */
 export function largeBlobSize(mebibytes: number): number {
   return mebibytes * CHUNK;
 }
 
-/** The bytes of blob number `k` of the shared concurrency set: sizes from 1 byte to ~1.5 MiB. */
+/**
+ * The bytes of blob number `k` of the shared concurrency set: sizes from 1 byte to ~1.5 MiB.
+ *
+ * @example
+ * ```ts
+ * digestBytes(setBlob(3))
+ * ```
+ */
 export function setBlob(k: number): Uint8Array {
   const sizes = [1, 100, 4096, 65_536, 300_000, 1_500_000];
   return seededBytes(1000 + k, sizes[k % sizes.length] ?? 1);
@@ -59,7 +80,14 @@ export function setBlob(k: number): Uint8Array {
 /** How many blobs the shared concurrency set has. */
 export const SET_SIZE = 30;
 
-/** The blob numbers concurrency writer `w` (0..3) puts: overlapping windows over the set. */
+/**
+ * The blob numbers concurrency writer `w` (0..3) puts: overlapping windows over the set.
+ *
+ * @example
+ * ```ts
+ * writerBlobs(1) // [5, 6, …, 19]
+ * ```
+ */
 export function writerBlobs(w: number): number[] {
   return Array.from({ length: 15 }, (_, i) => (w * 5 + i) % SET_SIZE);
 }

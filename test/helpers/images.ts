@@ -3,7 +3,22 @@ import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { requireTool } from "./tools.js";
 
-const APPLETS = ["sh", "ls", "cat", "echo", "true", "false", "env", "id", "pwd", "mkdir", "rm", "touch", "sleep", "test"];
+const APPLETS = [
+  "sh",
+  "ls",
+  "cat",
+  "echo",
+  "true",
+  "false",
+  "env",
+  "id",
+  "pwd",
+  "mkdir",
+  "rm",
+  "touch",
+  "sleep",
+  "test",
+];
 
 /**
  * Makes a tiny root filesystem from Debian's busybox-static: /bin/busybox with applet symlinks,
@@ -17,7 +32,10 @@ export function makeBusyboxRootfs(dir: string): string {
   copyFileSync(busybox, path.join(dir, "bin/busybox"));
   execFileSync("chmod", ["0755", path.join(dir, "bin/busybox")]);
   for (const a of APPLETS) symlinkSync("busybox", path.join(dir, "bin", a));
-  writeFileSync(path.join(dir, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n");
+  writeFileSync(
+    path.join(dir, "etc/passwd"),
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+  );
   writeFileSync(path.join(dir, "etc/group"), "root:x:0:\nnogroup:x:65534:\n");
   return dir;
 }
@@ -51,7 +69,15 @@ export function makeUmociImage(layout: string, tag: string, rootfs: string): str
   execFileSync("umoci", ["init", "--layout", layout]);
   execFileSync("umoci", ["new", "--image", `${layout}:${tag}`]);
   execFileSync("umoci", ["insert", "--image", `${layout}:${tag}`, rootfs, "/"]);
-  execFileSync("umoci", ["config", "--image", `${layout}:${tag}`, "--config.cmd", "/bin/sh", "--config.env", "A=1"]);
+  execFileSync("umoci", [
+    "config",
+    "--image",
+    `${layout}:${tag}`,
+    "--config.cmd",
+    "/bin/sh",
+    "--config.env",
+    "A=1",
+  ]);
   return layout;
 }
 

@@ -15,11 +15,16 @@ export const copy: Command = {
     "Example: cairn copy docker-archive:busybox.tar oci:./busybox:latest",
   ].join("\n"),
   async run(args, io) {
-    const { values, positionals } = parseCommandArgs("copy", args, { quiet: { type: "boolean", short: "q" } }, {
-      min: 2,
-      max: 2,
-      names: "SRC and DEST",
-    });
+    const { values, positionals } = parseCommandArgs(
+      "copy",
+      args,
+      { quiet: { type: "boolean", short: "q" } },
+      {
+        min: 2,
+        max: 2,
+        names: "SRC and DEST",
+      },
+    );
     const [src, dest] = positionals as [string, string];
     const source = await openLocal(parseImageLocation(src));
     let copied = 0;
@@ -35,7 +40,9 @@ export const copy: Command = {
         if (!values.quiet) io.err(`${e.skipped ? "exists " : "copied "} ${e.digest} ${formatBytes(e.size)}`);
       },
     });
-    io.out(`${dest}: ${copied} blob(s) copied (${formatBytes(bytes)}), ${skipped} already present, digest ${await source.digest()}`);
+    io.out(
+      `${dest}: ${copied} blob(s) copied (${formatBytes(bytes)}), ${skipped} already present, digest ${await source.digest()}`,
+    );
     return 0;
   },
 };

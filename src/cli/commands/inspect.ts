@@ -1,21 +1,32 @@
 import { readFile } from "node:fs/promises";
 import { CairnError, isCairnError } from "../../errors/index.js";
 import { isImageIndex, openLocal } from "../../image/index.js";
-import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from "../../manifest/index.js";
+import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest } from "../../manifest/index.js";
 import { formatBytes, parseCommandArgs } from "../args.js";
 import type { CliIo, Command } from "../command.js";
 
 function summary(p: ParsedManifest): string[] {
-  const lines = [`kind:       ${p.kind}`, `media type: ${p.mediaType}`, `digest:     ${p.digest}`, `size:       ${p.size} bytes`];
+  const lines = [
+    `kind:       ${p.kind}`,
+    `media type: ${p.mediaType}`,
+    `digest:     ${p.digest}`,
+    `size:       ${p.size} bytes`,
+  ];
   const v = p.value as unknown as Record<string, unknown>;
   if (p.kind === "oci-manifest" || p.kind === "docker-manifest") {
-    const m = p.value as { config: { digest: string }; layers: { digest: string; size: number; mediaType: string }[] };
+    const m = p.value as {
+      config: { digest: string };
+      layers: { digest: string; size: number; mediaType: string }[];
+    };
     lines.push(`config:     ${m.config.digest}`);
     lines.push(`layers:     ${m.layers.length} (${formatBytes(m.layers.reduce((a, l) => a + l.size, 0))})`);
-    for (const l of m.layers) lines.push(`  ${l.digest}  ${formatBytes(l.size).padStart(10)}  ${l.mediaType}`);
+    for (const l of m.layers)
+      lines.push(`  ${l.digest}  ${formatBytes(l.size).padStart(10)}  ${l.mediaType}`);
     if (typeof v.artifactType === "string") lines.push(`artifact:   ${v.artifactType}`);
   } else if (p.kind === "oci-index" || p.kind === "docker-manifest-list") {
-    const m = p.value as { manifests: { digest: string; platform?: { os: string; architecture: string; variant?: string } }[] };
+    const m = p.value as {
+      manifests: { digest: string; platform?: { os: string; architecture: string; variant?: string } }[];
+    };
     lines.push(`manifests:  ${m.manifests.length}`);
     for (const d of m.manifests) {
       const plat = d.platform
@@ -24,7 +35,12 @@ function summary(p: ParsedManifest): string[] {
       lines.push(`  ${d.digest}  ${plat}`);
     }
   } else if (p.kind === "image-config") {
-    const c = p.value as { os: string; architecture: string; rootfs: { diff_ids: string[] }; config?: Record<string, unknown> };
+    const c = p.value as {
+      os: string;
+      architecture: string;
+      rootfs: { diff_ids: string[] };
+      config?: Record<string, unknown>;
+    };
     lines.push(`platform:   ${c.os}/${c.architecture}`, `diff_ids:   ${c.rootfs.diff_ids.length}`);
     if (c.config?.Entrypoint) lines.push(`entrypoint: ${JSON.stringify(c.config.Entrypoint)}`);
     if (c.config?.Cmd) lines.push(`cmd:        ${JSON.stringify(c.config.Cmd)}`);
@@ -37,11 +53,18 @@ async function inspectFile(file: string, io: CliIo, json: boolean): Promise<numb
     throw new CairnError("E_NOT_FOUND", `cannot read ${file}: ${e.code ?? e.message}`);
   });
   if (bytes.length > MAX_MANIFEST_BYTES) {
-    throw new CairnError("E_MANIFEST_TOO_LARGE", `${file} is ${bytes.length} bytes, more than ${MAX_MANIFEST_BYTES}`);
+    throw new CairnError(
+      "E_MANIFEST_TOO_LARGE",
+      `${file} is ${bytes.length} bytes, more than ${MAX_MANIFEST_BYTES}`,
+    );
   }
   try {
     const parsed = parseManifest(bytes, undefined, { allowEmptyLayers: true });
-    io.out(json ? JSON.stringify({ ...parsed, bytes: undefined }, null, 2) : [`file:       ${file}`, ...summary(parsed)].join("\n"));
+    io.out(
+      json
+        ? JSON.stringify({ ...parsed, bytes: undefined }, null, 2)
+        : [`file:       ${file}`, ...summary(parsed)].join("\n"),
+    );
     return 0;
   } catch (e) {
     if (!isCairnError(e)) throw e;
@@ -55,7 +78,11 @@ async function inspectImage(spec: string, io: CliIo, json: boolean): Promise<num
   const raw = await source.rawManifest();
   const parsed = parseManifest(raw, undefined, { allowEmptyLayers: true });
   if (isImageIndex(source)) {
-    io.out(json ? JSON.stringify({ manifest: parsed.value }, null, 2) : [`image:      ${spec}`, ...summary(parsed)].join("\n"));
+    io.out(
+      json
+        ? JSON.stringify({ manifest: parsed.value }, null, 2)
+        : [`image:      ${spec}`, ...summary(parsed)].join("\n"),
+    );
     return 0;
   }
   const config = await source.config();
@@ -81,15 +108,26 @@ export const inspect: Command = {
     "manifest and config.",
   ].join("\n"),
   async run(args, io) {
-    const { values, positionals } = parseCommandArgs("inspect", args, { json: { type: "boolean" } }, {
-      min: 1,
-      max: 1,
-      names: "one FILE or IMAGE",
-    });
+    const { values, positionals } = parseCommandArgs(
+      "inspect",
+      args,
+      { json: { type: "boolean" } },
+      {
+        min: 1,
+        max: 1,
+        names: "one FILE or IMAGE",
+      },
+    );
     const target = positionals[0] as string;
     const json = values.json === true;
     if (/^(oci|docker-archive):/.test(target)) return inspectImage(target, io, json);
-    if (target.endsWith(".json") || (await readFile(target).then(() => true, () => false))) {
+    if (
+      target.endsWith(".json") ||
+      (await readFile(target).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       return inspectFile(target, io, json);
     }
     return inspectImage(target, io, json);

@@ -5,7 +5,8 @@ import type { Command } from "../command.js";
 export const images: Command = {
   name: "images",
   summary: "list the tags in the default store",
-  usage: "Usage: cairn images\n\nLists each tag in the default store with its manifest digest and media type.",
+  usage:
+    "Usage: cairn images\n\nLists each tag in the default store with its manifest digest and media type.",
   async run(args, io) {
     parseCommandArgs("images", args, {}, { min: 0, max: 0, names: "no arguments" });
     const store = await openDefaultStore();
@@ -28,7 +29,8 @@ export const images: Command = {
 export const gc: Command = {
   name: "gc",
   summary: "remove blobs of the default store that no tag reaches",
-  usage: "Usage: cairn gc\n\nMarks every blob reachable from index.json and removes the rest, and stale temporary files.",
+  usage:
+    "Usage: cairn gc\n\nMarks every blob reachable from index.json and removes the rest, and stale temporary files.",
   async run(args, io) {
     parseCommandArgs("gc", args, {}, { min: 0, max: 0, names: "no arguments" });
     const store = await openDefaultStore();
@@ -43,12 +45,15 @@ export const gc: Command = {
 export const fsck: Command = {
   name: "fsck",
   summary: "re-hash every blob of the default store and report problems",
-  usage: "Usage: cairn fsck\n\nRe-hashes every blob; reports missing, corrupt and unreachable blobs; exits 1 if any is missing or corrupt.",
+  usage:
+    "Usage: cairn fsck\n\nRe-hashes every blob; reports missing, corrupt and unreachable blobs; exits 1 if any is missing or corrupt.",
   async run(args, io) {
     parseCommandArgs("fsck", args, {}, { min: 0, max: 0, names: "no arguments" });
     const store = await openDefaultStore();
     const r = await store.fsck();
-    io.out(`checked ${r.checked} blob(s): ${r.missing.length} missing, ${r.corrupt.length} corrupt, ${r.unreachable.length} unreachable`);
+    io.out(
+      `checked ${r.checked} blob(s): ${r.missing.length} missing, ${r.corrupt.length} corrupt, ${r.unreachable.length} unreachable`,
+    );
     for (const d of r.missing) io.out(`missing      ${d}`);
     for (const d of r.corrupt) io.out(`corrupt      ${d}`);
     for (const d of r.unreachable) io.out(`unreachable  ${d}`);

@@ -1,0 +1,452 @@
+/**
+ * Applying a layer to a directory, as OCI image-spec layer.md describes: whiteouts and opaque
+ * markers hide lower layers only (never entries of the same layer, whatever their order), a
+ * directory over a directory merges, anything else over an existing path replaces it.
+ * Entries are untrusted; see safe-path.ts for how they are kept inside the root.
+ *
+ * A failure leaves the directory partly changed. For a first layer use
+ * {@link unpackLayerAtomic}; over an existing tree, unpack into a snapshot's private copy and
+ * commit by rename (the unionfs snapshotter's job).
+ */
+import fs from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { pipeline } from "node:stream";
+import type { Digest } from "../digest/index.js";
+import { CairnError, isCairnError } from "../errors/index.js";
+import { type Compression, type OpenLayerOptions, openLayerStream } from "./compression.js";
+import {
+  chmodSync,
+  createExclusive,
+  lchownSync,
+  linkSync,
+  lstatOrUndefined,
+  lutimesSync,
+  mkdirSync,
+  readdirNames,
+  removePath,
+  symlinkSync,
+  writeAll,
+} from "./fs-sync.js";
+import { cleanName, realRoot, SafeRoot, type UnsafePathPolicy } from "./safe-path.js";
+import { makeDevice, makeFifo } from "./special-files.js";
+import { readTar, type TarEntry, type TarHeader } from "./tar-read.js";
+import { parseWhiteout } from "./whiteout.js";
+import { HashTap } from "./hash-tap.js";
+import { isOverlayXattr, writeXattrs, type Xattrs } from "./xattr.js";
+
+/** Kinds of things {@link applyLayer} had to skip or change; each comes with the entry path. */
+export type ApplyWarningCode =
+  | "device-skipped"
+  | "ownership-skipped"
+  | "xattr-failed"
+  | "overlay-xattr-skipped"
+  | "parent-replaced"
+  | "whiteout-metadata-skipped"
+  | "volume-label-skipped";
+
+/** A non-fatal event while applying a layer. */
+export interface ApplyWarning {
+  code: ApplyWarningCode;
+  /** The tar entry (or path) concerned. */
+  path: string;
+  message: string;
+}
+
+/** Progress of {@link applyLayer}. */
+export interface ApplyProgress {
+  entries: number;
+  /** Uncompressed tar bytes read so far. */
+  bytes: number;
+}
+
+/** Options for {@link applyLayer}. */
+export interface ApplyLayerOptions extends Omit<OpenLayerOptions, "onCompression"> {
+  /**
+   * Apply without privileges: no chown, no device nodes (a warning per skipped entry).
+   * Default: true unless running as root.
+   */
+  rootless?: boolean;
+  /** `"reject"` (default) fails on `..` escapes, absolute names and symlinks out of the root; `"clamp"` maps them into it. */
+  unsafePaths?: UnsafePathPolicy;
+  /** Set `SCHILY.xattr.*` attributes (default true; needs `setfattr`, else a warning). */
+  xattrs?: boolean;
+  /** Fail with `E_DIGEST_MISMATCH` at the end when the uncompressed tar has another digest. */
+  expectedDiffId?: string;
+  onWarning?: (warning: ApplyWarning) => void;
+  onProgress?: (progress: ApplyProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** What {@link applyLayer} did. */
+export interface ApplyLayerResult {
+  /** sha256 of the uncompressed tar. */
+  diffId: Digest;
+  compression: Compression;
+  /** Tar entries read (including whiteouts and skipped ones). */
+  entries: number;
+  uncompressedBytes: number;
+}
+
+interface DirMeta {
+  mode: number;
+  atime: number;
+  mtime: number;
+}
+
+interface PendingXattrs {
+  rel: string;
+  abs: string;
+  ino: number;
+  xattrs: Xattrs;
+}
+
+function parentOf(rel: string): string {
+  const i = rel.lastIndexOf("/");
+  return i < 0 ? "" : rel.slice(0, i);
+}
+
+/** The state of one layer application. */
+class Applier {
+  readonly root: SafeRoot;
+  private readonly privileged: boolean;
+  private readonly uid = process.getuid?.() ?? 0;
+  private readonly gid = process.getgid?.() ?? 0;
+  /** Paths (real, relative) created by this layer, and every ancestor of them. */
+  private readonly seen = new Set<string>();
+  private readonly seenAncestors = new Set<string>();
+  private readonly dirMeta = new Map<string, DirMeta>();
+  private readonly xattrQueue: PendingXattrs[] = [];
+  private ownershipSkipped = 0;
+
+  constructor(
+    rootDir: string,
+    private readonly options: ApplyLayerOptions,
+  ) {
+    this.privileged = !(options.rootless ?? this.uid !== 0);
+    this.root = new SafeRoot(rootDir, options.unsafePaths ?? "reject", {
+      onReplacedParent: (rel, entry) =>
+        this.warn("parent-replaced", entry, `parent ${JSON.stringify(rel)} was not a directory: replaced by one`),
+    });
+  }
+
+  private warn(code: ApplyWarningCode, path: string, message: string): void {
+    this.options.onWarning?.({ code, path, message });
+  }
+
+  async apply(e: TarEntry): Promise<void> {
+    const h = e.header;
+    try {
+      await this.applyEntry(e, h);
+    } catch (err) {
+      if (isCairnError(err)) throw err;
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new CairnError("E_IO", `cannot apply layer entry ${JSON.stringify(h.name)}: ${msg}`, { path: h.name, cause: err });
+    }
+  }
+
+  private async applyEntry(e: TarEntry, h: TarHeader): Promise<void> {
+    if (h.type === "pax-global-header") return;
+    if (h.type === "gnu-volume-label") {
+      this.warn("volume-label-skipped", h.name, "GNU volume label entry ignored");
+      return;
+    }
+    if (h.type === "unknown") {
+      throw new CairnError("E_LAYER_INVALID", `layer entry ${JSON.stringify(h.name)} has unsupported tar type ${JSON.stringify(h.typeflag)}`, {
+        path: h.name,
+        details: { typeflag: h.typeflag },
+      });
+    }
+    const policy = this.root.policy;
+    const parts = cleanName(h.name, policy);
+    if (parts.length === 0) {
+      if (h.type !== "directory") {
+        throw new CairnError("E_LAYER_INVALID", `layer entry ${JSON.stringify(h.name)} names the root but is a ${h.type}`, {
+          path: h.name,
+        });
+      }
+      this.dirAttributes("", h);
+      return;
+    }
+    const base = parts[parts.length - 1] as string;
+    const wh = parseWhiteout(base, h.name);
+    if (wh.kind === "opaque") return this.opaque(parts, h.name);
+    if (wh.kind === "whiteout") return this.whiteout(parts, wh.target, h.name);
+    if (wh.kind === "meta" || parts.slice(0, -1).some((p) => p.startsWith(".wh."))) {
+      this.warn("whiteout-metadata-skipped", h.name, "AUFS whiteout metadata is never materialised");
+      return;
+    }
+    const parent = this.root.resolveParent(parts, h.name, "create") as string[];
+    const rel = [...parent, base].join("/");
+    const abs = this.root.abs(rel);
+    const existing = lstatOrUndefined(abs);
+    if (h.type === "directory") {
+      if (existing && !existing.isDirectory()) removePath(abs, false);
+      if (!existing?.isDirectory()) mkdirSync(abs, 0o700);
+      this.root.markDir(rel);
+      this.dirAttributes(rel, h);
+      this.markSeen(rel);
+      return;
+    }
+    if (h.type === "hardlink") {
+      this.hardlink(rel, abs, h, existing);
+      this.markSeen(rel);
+      return;
+    }
+    if (existing) this.remove(rel, abs, existing.isDirectory());
+    switch (h.type) {
+      case "file":
+        await this.file(rel, abs, e);
+        break;
+      case "symlink":
+        symlinkSync(h.linkname, abs);
+        this.owner(abs, h);
+        lutimesSync(abs, h.atime ?? h.mtime, h.mtime);
+        this.queueXattrs(rel, abs, h);
+        break;
+      case "char-device":
+      case "block-device":
+        if (!this.privileged) {
+          this.warn("device-skipped", h.name, `${h.type} ${h.devmajor}:${h.devminor} not created without privileges`);
+          return;
+        }
+        makeDevice(this.root.abs(parent.join("/")), abs, h.type, h.devmajor, h.devminor, h.mode);
+        this.owner(abs, h);
+        chmodSync(abs, h.mode & 0o7777);
+        lutimesSync(abs, h.atime ?? h.mtime, h.mtime);
+        this.queueXattrs(rel, abs, h);
+        break;
+      case "fifo":
+        makeFifo(this.root.abs(parent.join("/")), abs, h.mode);
+        this.owner(abs, h);
+        chmodSync(abs, h.mode & 0o7777);
+        lutimesSync(abs, h.atime ?? h.mtime, h.mtime);
+        this.queueXattrs(rel, abs, h);
+        break;
+    }
+    this.markSeen(rel);
+  }
+
+  private markSeen(rel: string): void {
+    this.seen.add(rel);
+    let p = rel;
+    for (let i = p.lastIndexOf("/"); i >= 0; i = p.lastIndexOf("/")) {
+      p = p.slice(0, i);
+      if (this.seenAncestors.has(p)) break;
+      this.seenAncestors.add(p);
+    }
+  }
+
+  private remove(rel: string, abs: string, isDir: boolean): void {
+    removePath(abs, isDir);
+    if (!isDir) return;
+    this.root.forget(rel, true);
+    const prefix = `${rel}/`;
+    for (const k of this.dirMeta.keys()) if (k === rel || k.startsWith(prefix)) this.dirMeta.delete(k);
+  }
+
+  private owner(abs: string, h: TarHeader, fd?: number): void {
+    if (this.privileged) {
+      if (fd === undefined) lchownSync(abs, h.uid, h.gid);
+      else fs.fchownSync(fd, h.uid, h.gid);
+    } else if (h.uid !== this.uid || h.gid !== this.gid) {
+      this.ownershipSkipped++;
+    }
+  }
+
+  private dirAttributes(rel: string, h: TarHeader): void {
+    const abs = this.root.abs(rel);
+    const mode = h.mode & 0o7777;
+    this.owner(abs, h);
+    // Without privileges the owner must keep rwx until every child is written.
+    chmodSync(abs, this.privileged ? mode : mode | 0o700);
+    this.dirMeta.set(rel, { mode, atime: h.atime ?? h.mtime, mtime: h.mtime });
+    this.queueXattrs(rel, abs, h);
+  }
+
+  private async file(rel: string, abs: string, e: TarEntry): Promise<void> {
+    const h = e.header;
+    const fd = createExclusive(abs);
+    try {
+      if (h.sparse) {
+        for await (const { offset, data } of e.segments()) writeAll(fd, data, offset);
+        fs.ftruncateSync(fd, h.size);
+      } else if (h.size > 0) {
+        for await (const chunk of e.body()) writeAll(fd, chunk);
+      }
+      this.owner(abs, h, fd);
+      fs.fchmodSync(fd, h.mode & 0o7777);
+      fs.futimesSync(fd, h.atime ?? h.mtime, h.mtime);
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.queueXattrs(rel, abs, h);
+  }
+
+  private hardlink(rel: string, abs: string, h: TarHeader, existing: fs.Stats | undefined): void {
+    const targetParts = cleanName(h.linkname, this.root.policy);
+    const invalid = (why: string) =>
+      new CairnError("E_LAYER_INVALID", `hardlink ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: ${why}`, {
+        path: h.name,
+      });
+    if (targetParts.length === 0) throw invalid("the target is the root");
+    const parent = this.root.resolveParent(targetParts, h.name, "lookup");
+    if (!parent) throw invalid("the target does not exist");
+    const targetRel = [...parent, targetParts[targetParts.length - 1]].join("/");
+    if (targetRel === rel) return;
+    const targetAbs = this.root.abs(targetRel);
+    const target = lstatOrUndefined(targetAbs);
+    if (!target) throw invalid("the target does not exist");
+    if (target.isDirectory()) throw invalid("the target is a directory");
+    if (existing) {
+      if (existing.ino === target.ino && existing.dev === target.dev) return;
+      this.remove(rel, abs, existing.isDirectory());
+    }
+    linkSync(targetAbs, abs);
+  }
+
+  private whiteout(parts: string[], target: string, entry: string): void {
+    // Whiteouts never act through a symlinked parent: only the named path of lower layers.
+    const parent = this.root.resolveParent(parts, entry, "nofollow");
+    if (!parent) return;
+    this.removeLower([...parent, target].join("/"));
+  }
+
+  private opaque(parts: string[], entry: string): void {
+    const dir = this.root.resolveParent(parts, entry, "nofollow");
+    if (!dir) return;
+    const rel = dir.join("/");
+    for (const child of readdirNames(this.root.abs(rel))) this.removeLower(rel ? `${rel}/${child}` : child);
+  }
+
+  /** Removes what lower layers have at `rel`, keeping whatever this layer created there. */
+  private removeLower(rel: string): void {
+    const abs = this.root.abs(rel);
+    const st = lstatOrUndefined(abs);
+    if (!st) return;
+    if (!this.seen.has(rel) && !this.seenAncestors.has(rel)) {
+      this.remove(rel, abs, st.isDirectory());
+      return;
+    }
+    if (!st.isDirectory()) return;
+    for (const child of readdirNames(abs)) this.removeLower(`${rel}/${child}`);
+  }
+
+  private queueXattrs(rel: string, abs: string, h: TarHeader): void {
+    const names = Object.keys(h.xattrs);
+    if (names.length === 0 || this.options.xattrs === false) return;
+    const keep: Xattrs = {};
+    for (const n of names) {
+      if (isOverlayXattr(n)) {
+        this.warn("overlay-xattr-skipped", h.name, `overlayfs attribute ${n} is never applied from a layer`);
+        continue;
+      }
+      keep[n] = h.xattrs[n] as Uint8Array;
+    }
+    const st = lstatOrUndefined(abs);
+    if (st && Object.keys(keep).length > 0) this.xattrQueue.push({ rel, abs, ino: st.ino, xattrs: keep });
+  }
+
+  /** Directory modes and times (children are all written now), then xattrs in one batch. */
+  finish(): void {
+    for (const [rel, m] of this.dirMeta) {
+      if (!this.root.isKnownDir(rel)) continue;
+      const abs = this.root.abs(rel);
+      if (!this.privileged && (m.mode & 0o700) !== 0o700) chmodSync(abs, m.mode);
+      lutimesSync(abs, m.atime, m.mtime);
+    }
+    // Only paths whose directories are still the ones this run checked, and still the same file.
+    const batch = this.xattrQueue.filter((x) => {
+      if (!this.root.isKnownDir(parentOf(x.rel))) return false;
+      return lstatOrUndefined(x.abs)?.ino === x.ino;
+    });
+    const errors = writeXattrs(batch.map((x) => ({ path: x.abs, xattrs: x.xattrs })));
+    if (errors) this.warn("xattr-failed", this.root.root, `some extended attributes were not set: ${errors}`);
+    if (this.ownershipSkipped > 0) {
+      this.warn("ownership-skipped", this.root.root, `ownership of ${this.ownershipSkipped} entries not applied without privileges`);
+    }
+  }
+}
+
+/**
+ * Applies a layer blob (gzip, zstd or plain tar, detected by magic number) to `dir`.
+ *
+ * @example
+ * ```ts
+ * const { diffId } = await applyLayer(fs.createReadStream(blob), "/var/lib/cairn/rootfs", {
+ *   mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+ *   onWarning: (w) => console.warn(w.message),
+ * });
+ * ```
+ * @throws CairnError `E_LAYER_UNSAFE_PATH`, `E_LAYER_INVALID`, `E_SIZE_LIMIT`, `E_DIGEST_MISMATCH`, `E_ABORTED`, `E_IO`
+ */
+export async function applyLayer(
+  source: AsyncIterable<Uint8Array> & object,
+  dir: string,
+  options: ApplyLayerOptions = {},
+): Promise<ApplyLayerResult> {
+  const root = await realRoot(dir);
+  if (!fs.statSync(root).isDirectory()) {
+    throw new CairnError("E_IO", `layer target ${dir} is not a directory`, { path: dir });
+  }
+  let compression: Compression = "none";
+  const tar = openLayerStream(source, {
+    ...(options.mediaType !== undefined ? { mediaType: options.mediaType } : {}),
+    ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
+    onCompression: (k) => {
+      compression = k;
+    },
+  });
+  const tap = new HashTap();
+  // Errors reach the reader through `tap`; stopping early destroys everything upstream.
+  pipeline(tar, tap, () => {});
+  const applier = new Applier(root, options);
+  let entries = 0;
+  for await (const entry of readTar(tap)) {
+    if (options.signal?.aborted) throw new CairnError("E_ABORTED", `applying a layer to ${dir} was aborted`);
+    await applier.apply(entry);
+    entries++;
+    if (options.onProgress && entries % 256 === 0) options.onProgress({ entries, bytes: tap.bytes });
+  }
+  applier.finish();
+  const diffId = tap.digest();
+  if (options.expectedDiffId !== undefined && options.expectedDiffId !== diffId) {
+    throw new CairnError("E_DIGEST_MISMATCH", `layer diff ID mismatch: expected ${options.expectedDiffId}, found ${diffId}`, {
+      details: { expected: options.expectedDiffId, actual: diffId },
+    });
+  }
+  options.onProgress?.({ entries, bytes: tap.bytes });
+  return { diffId, compression, entries, uncompressedBytes: tap.bytes };
+}
+
+/**
+ * Unpacks a layer into a new directory atomically: into `targetDir.tmp-<random>` first, then
+ * renamed to `targetDir`; on failure the temporary directory is removed and `targetDir` never
+ * appears. `targetDir` must not exist.
+ *
+ * @example
+ * ```ts
+ * await unpackLayerAtomic(fs.createReadStream(blob), "/var/lib/cairn/snapshots/sha256-abc")
+ * ```
+ * @throws CairnError `E_IO` when `targetDir` exists, plus everything {@link applyLayer} throws
+ */
+export async function unpackLayerAtomic(
+  source: AsyncIterable<Uint8Array> & object,
+  targetDir: string,
+  options: ApplyLayerOptions = {},
+): Promise<ApplyLayerResult> {
+  if (lstatOrUndefined(targetDir)) {
+    throw new CairnError("E_IO", `cannot unpack into ${targetDir}: it already exists`, { path: targetDir });
+  }
+  const tmp = `${targetDir.replace(/\/+$/, "")}.tmp-${randomBytes(8).toString("hex")}`;
+  await mkdir(tmp, { mode: 0o755 });
+  try {
+    const result = await applyLayer(source, tmp, options);
+    await rename(tmp, targetDir);
+    return result;
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    if (isCairnError(e)) throw e;
+    throw new CairnError("E_IO", `cannot unpack into ${targetDir}: ${(e as Error).message}`, { path: targetDir, cause: e });
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Confining untrusted tar entry names to a root directory.
+ *
+ * Names are cleaned lexically first (`..` that would leave the root and absolute names are
+ * refused, or clamped in `"clamp"` mode). Then every parent component is walked inside the
+ * root with `lstat`, never letting the OS follow a symlink: a symlinked parent is resolved by
+ * hand, relative to the root, and (in the default `"reject"` mode) refused when its target is
+ * absolute or climbs above the root. The last component is never followed.
+ *
+ * The walk is path based (Node has no `openat`), so it assumes nothing else changes the tree
+ * while a layer is applied: unpack into a private directory (a snapshot's temporary dir),
+ * never into a tree a running container can write.
+ */
+import { realpath } from "node:fs/promises";
+import path from "node:path";
+import { CairnError } from "../errors/index.js";
+import { lstatOrUndefined, mkdirSync, readlinkName, removePath } from "./fs-sync.js";
+
+/** How names that point outside the root are treated. */
+export type UnsafePathPolicy = "reject" | "clamp";
+
+const MAX_SYMLINKS = 40;
+
+/**
+ * Builds the error for an entry that would reach outside the root.
+ *
+ * @example
+ * ```ts
+ * throw unsafePath("../../etc/passwd", "it climbs above the root")
+ * ```
+ */
+export function unsafePath(entry: string, why: string): CairnError {
+  return new CairnError("E_LAYER_UNSAFE_PATH", `unsafe layer entry ${JSON.stringify(entry)}: ${why}`, {
+    path: entry,
+    details: { entry },
+  });
+}
+
+/**
+ * Cleans an untrusted entry name into path components inside the root ([] = the root).
+ *
+ * @example
+ * ```ts
+ * cleanName("./usr/bin/../lib/", "reject") // ["usr", "lib"]
+ * cleanName("../../etc/passwd", "clamp")   // ["etc", "passwd"]
+ * ```
+ * @throws CairnError `E_LAYER_UNSAFE_PATH` in `"reject"` mode for absolute names and escaping `..`
+ */
+export function cleanName(name: string, policy: UnsafePathPolicy): string[] {
+  if (name.startsWith("/") && policy === "reject") throw unsafePath(name, "absolute names are not allowed in a layer");
+  const parts: string[] = [];
+  for (const c of name.split("/")) {
+    if (c === "" || c === ".") continue;
+    if (c === "..") {
+      if (parts.length === 0) {
+        if (policy === "reject") throw unsafePath(name, '".." climbs above the root');
+        continue;
+      }
+      parts.pop();
+      continue;
+    }
+    parts.push(c);
+  }
+  return parts;
+}
+
+/** How {@link SafeRoot.resolveParent} treats what it meets on the way. */
+export type ResolveMode =
+  /** Create missing parents; replace a non-directory parent by a directory (umoci's choice). */
+  | "create"
+  /** Only look: a missing or non-directory parent gives undefined. */
+  | "lookup"
+  /** Only look, and give undefined at a symlinked parent too (whiteouts never act through links). */
+  | "nofollow";
+
+/** What happened on the way, for warnings. */
+export interface ResolveEvents {
+  onReplacedParent?(rel: string, entry: string): void;
+}
+
+/**
+ * A root directory plus the cache of parent directories already proven to be real
+ * directories inside it.
+ *
+ * @example
+ * ```ts
+ * const root = new SafeRoot("/tmp/rootfs", "reject");
+ * const parent = root.resolveParent(["usr", "bin", "sh"], "usr/bin/sh", "create");
+ * ```
+ */
+export class SafeRoot {
+  /** Relative paths ("" = root) known to be real directories reached without symlinks. */
+  private readonly dirs = new Set<string>([""]);
+
+  constructor(
+    readonly root: string,
+    readonly policy: UnsafePathPolicy,
+    private readonly events: ResolveEvents = {},
+  ) {}
+
+  /** The absolute path of a relative one. */
+  abs(rel: string): string {
+    return rel === "" ? this.root : `${this.root}/${rel}`;
+  }
+
+  /** True when `rel` is known to be a real directory inside the root. */
+  isKnownDir(rel: string): boolean {
+    return this.dirs.has(rel);
+  }
+
+  /** Records that `rel` is now a real directory. */
+  markDir(rel: string): void {
+    this.dirs.add(rel);
+  }
+
+  /** Forgets `rel` and, when it was a directory, everything under it. */
+  forget(rel: string, wasDir: boolean): void {
+    this.dirs.delete(rel);
+    if (!wasDir) return;
+    const prefix = `${rel}/`;
+    for (const d of this.dirs) if (d.startsWith(prefix)) this.dirs.delete(d);
+  }
+
+  /**
+   * Resolves the parent of `parts` to real directory components inside the root, following
+   * symlinked parents by hand within the root. Returns undefined when `mode` forbids going on.
+   */
+  resolveParent(parts: readonly string[], entry: string, mode: ResolveMode): string[] | undefined {
+    const queue = parts.slice(0, -1);
+    const real: string[] = [];
+    let links = 0;
+    while (queue.length > 0) {
+      const c = queue.shift() as string;
+      if (c === "" || c === ".") continue;
+      if (c === "..") {
+        if (real.length === 0) {
+          if (this.policy === "reject") throw unsafePath(entry, "a symlink in its path climbs above the root");
+          continue;
+        }
+        real.pop();
+        continue;
+      }
+      real.push(c);
+      const rel = real.join("/");
+      if (this.dirs.has(rel)) continue;
+      const abs = this.abs(rel);
+      const st = lstatOrUndefined(abs);
+      if (st === undefined) {
+        if (mode !== "create") return undefined;
+        mkdirSync(abs, 0o755);
+        this.dirs.add(rel);
+        continue;
+      }
+      if (st.isDirectory()) {
+        this.dirs.add(rel);
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        if (mode === "nofollow") return undefined;
+        if (++links > MAX_SYMLINKS) {
+          throw new CairnError("E_LAYER_INVALID", `layer entry ${JSON.stringify(entry)}: too many levels of symbolic links`, {
+            path: entry,
+          });
+        }
+        const target = readlinkName(abs);
+        real.pop();
+        if (target.startsWith("/")) {
+          if (this.policy === "reject") {
+            throw unsafePath(entry, `its parent ${JSON.stringify(rel)} is a symlink to the absolute path ${JSON.stringify(target)}`);
+          }
+          real.length = 0;
+        }
+        queue.unshift(...target.split("/"));
+        continue;
+      }
+      if (mode !== "create") return undefined;
+      removePath(abs, false);
+      mkdirSync(abs, 0o755);
+      this.dirs.add(rel);
+      this.events.onReplacedParent?.(rel, entry);
+    }
+    return real;
+  }
+}
+
+/**
+ * The absolute, resolved form of a directory that will be a root (symlinks in the root's own
+ * path are the caller's choice and are followed once, here).
+ *
+ * @example
+ * ```ts
+ * const root = await realRoot("./rootfs")
+ * ```
+ */
+export async function realRoot(dir: string): Promise<string> {
+  try {
+    return await realpath(path.resolve(dir));
+  } catch (e) {
+    throw new CairnError("E_IO", `cannot open layer target directory ${dir}: ${(e as Error).message}`, { path: dir, cause: e });
+  }
+}
