@@ -11,7 +11,11 @@ export function median(xs: number[]): number {
 /** The version line of an installed tool, or "not installed". */
 export function toolVersion(cmd: string, args: string[] = ["--version"]): string {
   try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).split("\n")[0]?.trim() ?? "";
+    return (
+      execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+        .split("\n")[0]
+        ?.trim() ?? ""
+    );
   } catch {
     return "not installed";
   }

@@ -8,7 +8,9 @@ import { digestBytes } from "../src/digest/index.js";
 import { appendLayers, emptyImage, layerFromFile, writeLocal } from "../src/image/index.js";
 import { makeBusyboxRootfs, tarDir } from "./helpers/images.js";
 
-const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 async function cli(...argv: string[]) {
   const out: string[] = [];
@@ -96,7 +98,9 @@ describe("cairn", () => {
     const image = await appendLayers(emptyImage(), layer);
     await writeLocal(image, `oci:${path.join(work, "src")}:v1`);
     const archive = path.join(work, "a.tar");
-    expect((await cli("copy", "-q", `oci:${path.join(work, "src")}:v1`, `docker-archive:${archive}:ex/a:1`)).code).toBe(0);
+    expect(
+      (await cli("copy", "-q", `oci:${path.join(work, "src")}:v1`, `docker-archive:${archive}:ex/a:1`)).code,
+    ).toBe(0);
     expect((await cli("copy", "-q", `docker-archive:${archive}`, "ex/a:1")).code).toBe(0);
     const images = await cli("images");
     expect(images.out).toContain("ex/a:1");

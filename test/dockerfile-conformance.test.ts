@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { CairnError, isCairnError } from "../src/errors/index.js";
 import { formatBuildkitDump, parseDockerfile } from "../src/dockerfile/index.js";
+import { type CairnError, isCairnError } from "../src/errors/index.js";
 import { conformanceDir } from "./helpers/conformance.js";
 
 const root = conformanceDir("dockerfile-parser");

@@ -3,13 +3,19 @@ import { CairnError } from "../errors/index.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
+/** Parsed option values (by long name) and positional arguments. */
+export interface ParsedCommandArgs {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+}
+
 /** Parses a command's arguments with node's parseArgs, turning its errors into `E_USAGE`. */
 export function parseCommandArgs<O extends Options>(
   command: string,
   args: string[],
   options: O,
   positionals: { min: number; max: number; names: string },
-) {
+): ParsedCommandArgs {
   let parsed: ReturnType<
     typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
   >;

@@ -41,7 +41,8 @@ export const PROXY_ARG_NAMES = [
  * ```
  */
 export function platformArgs(build: Platform, target: Platform): Record<string, string> {
-  const short = (p: Platform) => formatPlatform({ os: p.os, architecture: p.architecture, ...(p.variant ? { variant: p.variant } : {}) });
+  const short = (p: Platform) =>
+    formatPlatform({ os: p.os, architecture: p.architecture, ...(p.variant ? { variant: p.variant } : {}) });
   return {
     BUILDPLATFORM: short(build),
     BUILDOS: build.os,

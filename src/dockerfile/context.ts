@@ -48,7 +48,8 @@ export async function indexContext(root: string, ignore?: IgnoreMatcher): Promis
   const abs = path.resolve(root);
   try {
     const st = await lstat(abs);
-    if (!st.isDirectory()) throw new CairnError("E_USAGE", `build context ${abs} is not a directory`, { path: abs });
+    if (!st.isDirectory())
+      throw new CairnError("E_USAGE", `build context ${abs} is not a directory`, { path: abs });
   } catch (err) {
     if (err instanceof CairnError) throw err;
     throw new CairnError("E_NOT_FOUND", `build context ${abs} not found`, { path: abs, cause: err });
@@ -58,16 +59,26 @@ export async function indexContext(root: string, ignore?: IgnoreMatcher): Promis
     try {
       names = (await readdir(dir)).sort();
     } catch (err) {
-      throw new CairnError("E_IO", `cannot read ${dir}: ${(err as Error).message}`, { path: dir, cause: err });
+      throw new CairnError("E_IO", `cannot read ${dir}: ${(err as Error).message}`, {
+        path: dir,
+        cause: err,
+      });
     }
     for (const name of names) {
       const childRel = rel === "" ? name : `${rel}/${name}`;
       const child = path.join(dir, name);
       const st = await lstat(child);
       const ignored = ignore?.matches(childRel, st.isDirectory()) ?? false;
-      const type = st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : undefined;
+      const type = st.isDirectory()
+        ? "dir"
+        : st.isSymbolicLink()
+          ? "symlink"
+          : st.isFile()
+            ? "file"
+            : undefined;
       if (type === undefined) continue;
-      if (!ignored) entries.set(childRel, { type, mode: st.mode & 0o7777, size: type === "file" ? st.size : 0 });
+      if (!ignored)
+        entries.set(childRel, { type, mode: st.mode & 0o7777, size: type === "file" ? st.size : 0 });
       if (type === "dir" && (!ignored || ignore?.hasExclusions)) await walk(child, childRel);
     }
   };
@@ -143,7 +154,10 @@ export async function digestContextSource(
     roots = [...index.entries.keys()].filter((p) => re.test(p)).sort();
   } else roots = index.entries.has(rel) ? [rel] : [];
   const excluded = (p: string, root: string) =>
-    exclude.some((m) => m.matches(p) || (root !== "." && p.startsWith(`${root}/`) && m.matches(p.slice(root.length + 1))));
+    exclude.some(
+      (m) =>
+        m.matches(p) || (root !== "." && p.startsWith(`${root}/`) && m.matches(p.slice(root.length + 1))),
+    );
   let listing = "";
   let count = 0;
   for (const root of roots) {

@@ -141,7 +141,8 @@ function compile(pattern: string): Compiled {
     } else if (ch === "[" || ch === "]") {
       re += ch;
       if (ch === "[") inClass = true;
-      else if (inClass && chars[pos - 2] !== "[" && !(chars[pos - 2] === "^" && chars[pos - 3] === "[")) inClass = false;
+      else if (inClass && chars[pos - 2] !== "[" && !(chars[pos - 2] === "^" && chars[pos - 3] === "["))
+        inClass = false;
       type = "regexp";
     } else {
       re += ch === "/" ? "\\/" : ch;
@@ -234,7 +235,10 @@ async function readIfExists(file: string): Promise<string | undefined> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    throw new CairnError("E_IO", `cannot read ${file}: ${(err as Error).message}`, { path: file, cause: err });
+    throw new CairnError("E_IO", `cannot read ${file}: ${(err as Error).message}`, {
+      path: file,
+      cause: err,
+    });
   }
 }
 

@@ -326,7 +326,8 @@ class WordProcessor {
       case "+":
         return unset ? "" : word;
       case "?":
-        if (value === undefined) throw new ShellSyntaxError(`${name}: ${word || "is not allowed to be unset"}`);
+        if (value === undefined)
+          throw new ShellSyntaxError(`${name}: ${word || "is not allowed to be unset"}`);
         if (nullIsUnset && value === "") {
           throw new ShellSyntaxError(`${name}: ${word || "is not allowed to be empty"}`);
         }

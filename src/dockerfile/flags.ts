@@ -82,10 +82,15 @@ export function parseFlags(words: readonly string[], spec: FlagSpec, instruction
       throw new FlagError(`duplicate flag specified: ${name}`, word, `--${name} at most once`);
     }
     if (kind === "bool") {
-      if (value === "") throw new FlagError(`missing a value on flag: ${name}`, word, `--${name}[=true|false]`);
+      if (value === "")
+        throw new FlagError(`missing a value on flag: ${name}`, word, `--${name}[=true|false]`);
       const v = (value ?? "true").toLowerCase();
       if (v !== "true" && v !== "false") {
-        throw new FlagError(`expecting boolean value for flag ${name}, not: ${value}`, word, `--${name}[=true|false]`);
+        throw new FlagError(
+          `expecting boolean value for flag ${name}, not: ${value}`,
+          word,
+          `--${name}[=true|false]`,
+        );
       }
       values[name] = v === "true";
     } else if (value === undefined) {

@@ -1,3 +1,3 @@
 export type { Directive, DockerfileAst, Heredoc, Instruction, ParseWarning } from "./ast.js";
 export { formatBuildkitDump } from "./dump.js";
-export { parseDockerfile, type ParseDockerfileOptions, MAX_LINE_BYTES } from "./parse.js";
+export { MAX_LINE_BYTES, type ParseDockerfileOptions, parseDockerfile } from "./parse.js";

@@ -262,7 +262,10 @@ function needArgs(ins: Instruction, min: number, what: string, usage: string): v
   if (ins.args.length < min) {
     throw instructionError(ins, `${ins.keyword} requires ${what}`, {
       expected: usage,
-      found: ins.args.length === 0 ? "no arguments" : `${ins.args.length} argument${ins.args.length === 1 ? "" : "s"}`,
+      found:
+        ins.args.length === 0
+          ? "no arguments"
+          : `${ins.args.length} argument${ins.args.length === 1 ? "" : "s"}`,
     });
   }
 }
@@ -329,7 +332,10 @@ function copyLike(ins: Instruction, values: FlagValues): Omit<CopyLike, "source"
     throw instructionError(
       ins,
       `${ins.keyword} requires at least two arguments, but only ${ins.args.length === 0 ? "none was" : "one was"} provided. Destination could not be determined`,
-      { expected: `${ins.keyword} <src>... <dest>`, found: ins.args.length === 0 ? "no arguments" : shown(ins.args[0] as string) },
+      {
+        expected: `${ins.keyword} <src>... <dest>`,
+        found: ins.args.length === 0 ? "no arguments" : shown(ins.args[0] as string),
+      },
     );
   }
   const dest = ins.args[ins.args.length - 1] as string;
@@ -347,7 +353,11 @@ function copyLike(ins: Instruction, values: FlagValues): Omit<CopyLike, "source"
     const header = ins.json ? undefined : tryParseHeredocWord(src);
     if (header) {
       const body = byName.get(header.name)?.content ?? "";
-      contents.push({ name: header.name, data: header.chomp ? chompHeredocContent(body) : body, expand: header.expand });
+      contents.push({
+        name: header.name,
+        data: header.chomp ? chompHeredocContent(body) : body,
+        expand: header.expand,
+      });
     } else {
       sources.push(src);
     }
@@ -386,7 +396,10 @@ function healthcheck(ins: Instruction): HealthcheckInstruction {
   const rest = ins.args.slice(1);
   if (type === "NONE") {
     if (rest.length > 0) {
-      throw instructionError(ins, "HEALTHCHECK NONE takes no arguments", { expected: "HEALTHCHECK NONE", found: shown(rest.join(" ")) });
+      throw instructionError(ins, "HEALTHCHECK NONE takes no arguments", {
+        expected: "HEALTHCHECK NONE",
+        found: shown(rest.join(" ")),
+      });
     }
     flags(ins, {});
     return { kind: "HEALTHCHECK", source: sourceOf(ins), test: ["NONE"] };
@@ -406,7 +419,9 @@ function healthcheck(ins: Instruction): HealthcheckInstruction {
     });
   }
   if (rest.length === 0) {
-    throw instructionError(ins, "Missing command after HEALTHCHECK CMD", { expected: "HEALTHCHECK CMD <command>" });
+    throw instructionError(ins, "Missing command after HEALTHCHECK CMD", {
+      expected: "HEALTHCHECK CMD <command>",
+    });
   }
   const out: HealthcheckInstruction = {
     kind: "HEALTHCHECK",
@@ -422,7 +437,8 @@ function healthcheck(ins: Instruction): HealthcheckInstruction {
   set("startPeriod", "start-period");
   set("startInterval", "start-interval");
   const retries = str(values.retries);
-  if (retries !== undefined && retries !== "") out.retries = checkValue(ins, retries, () => parseRetries(retries));
+  if (retries !== undefined && retries !== "")
+    out.retries = checkValue(ins, retries, () => parseRetries(retries));
   return out;
 }
 
@@ -430,7 +446,9 @@ function onbuild(ins: Instruction): OnbuildInstruction {
   flags(ins, {});
   const trigger = ins.trigger;
   if (!trigger) {
-    throw instructionError(ins, "ONBUILD requires at least one argument", { expected: "ONBUILD <instruction>" });
+    throw instructionError(ins, "ONBUILD requires at least one argument", {
+      expected: "ONBUILD <instruction>",
+    });
   }
   if (trigger.keyword === "ONBUILD") {
     throw instructionError(ins, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", {
@@ -459,10 +477,14 @@ function unknownInstruction(ins: Instruction): CairnError {
       if (same >= Math.max(2, k.length - 2)) guess = k;
     }
   }
-  return instructionError(ins, `unknown instruction: ${ins.keyword}${guess ? ` (did you mean ${guess.toLowerCase()}?)` : ""}`, {
-    expected: `one of ${KEYWORDS.join(", ")}`,
-    found: shown(ins.rawKeyword),
-  });
+  return instructionError(
+    ins,
+    `unknown instruction: ${ins.keyword}${guess ? ` (did you mean ${guess.toLowerCase()}?)` : ""}`,
+    {
+      expected: `one of ${KEYWORDS.join(", ")}`,
+      found: shown(ins.rawKeyword),
+    },
+  );
 }
 
 /**
@@ -493,11 +515,15 @@ export function parseInstruction(ins: Instruction): TypedInstruction {
         const raw = ins.args[2] as string;
         const name = raw.toLowerCase();
         if (!STAGE_NAME.test(name)) {
-          throw instructionError(ins, `invalid name for build stage: ${JSON.stringify(raw)}, name can't start with a number or contain symbols`, {
-            expected: "a stage name of letters, digits, '-', '_' and '.', starting with a letter",
-            found: shown(raw),
-            near: raw,
-          });
+          throw instructionError(
+            ins,
+            `invalid name for build stage: ${JSON.stringify(raw)}, name can't start with a number or contain symbols`,
+            {
+              expected: "a stage name of letters, digits, '-', '_' and '.', starting with a letter",
+              found: shown(raw),
+              near: raw,
+            },
+          );
         }
         out.stageName = name;
       }
@@ -506,13 +532,26 @@ export function parseInstruction(ins: Instruction): TypedInstruction {
       return out;
     }
     case "RUN": {
-      const values = flags(ins, { mount: "strings", network: "string", security: "string", device: "strings" });
+      const values = flags(ins, {
+        mount: "strings",
+        network: "string",
+        security: "string",
+        device: "strings",
+      });
       if (ins.args.length === 0 && ins.heredocs.length === 0) {
-        throw instructionError(ins, "RUN requires at least one argument", { expected: "RUN <command> or RUN [\"executable\", …]" });
+        throw instructionError(ins, "RUN requires at least one argument", {
+          expected: 'RUN <command> or RUN ["executable", …]',
+        });
       }
       const mounts = list(values.mount);
       for (const m of mounts) if (isStatic(m)) checkValue(ins, m, () => parseRunMount(m));
-      const out: RunInstruction = { kind: "RUN", source, ...commandLine(ins), mounts, devices: list(values.device) };
+      const out: RunInstruction = {
+        kind: "RUN",
+        source,
+        ...commandLine(ins),
+        mounts,
+        devices: list(values.device),
+      };
       const network = str(values.network);
       if (network !== undefined) {
         if (network !== "default" && network !== "none" && network !== "host") {
@@ -556,7 +595,11 @@ export function parseInstruction(ins: Instruction): TypedInstruction {
         const eq = word.indexOf("=");
         if (eq < 0) return { key: word };
         if (eq === 0) {
-          throw instructionError(ins, "ARG names can not be blank", { expected: "ARG <name>=<value>", found: shown(word), near: word });
+          throw instructionError(ins, "ARG names can not be blank", {
+            expected: "ARG <name>=<value>",
+            found: shown(word),
+            near: word,
+          });
         }
         return { key: word.slice(0, eq), value: word.slice(eq + 1) };
       });
@@ -571,7 +614,12 @@ export function parseInstruction(ins: Instruction): TypedInstruction {
         parents: "bool",
         exclude: "strings",
       });
-      const out: CopyInstruction = { kind: "COPY", source, ...copyLike(ins, values), parents: values.parents === true };
+      const out: CopyInstruction = {
+        kind: "COPY",
+        source,
+        ...copyLike(ins, values),
+        parents: values.parents === true,
+      };
       const from = str(values.from);
       if (from !== undefined) out.from = from;
       return out;
@@ -586,7 +634,12 @@ export function parseInstruction(ins: Instruction): TypedInstruction {
         exclude: "strings",
         unpack: "bool",
       });
-      const out: AddInstruction = { kind: "ADD", source, ...copyLike(ins, values), keepGitDir: values["keep-git-dir"] === true };
+      const out: AddInstruction = {
+        kind: "ADD",
+        source,
+        ...copyLike(ins, values),
+        keepGitDir: values["keep-git-dir"] === true,
+      };
       const checksum = str(values.checksum);
       if (checksum !== undefined) out.checksum = checksum;
       if (typeof values.unpack === "boolean") out.unpack = values.unpack;
@@ -606,7 +659,7 @@ export function parseInstruction(ins: Instruction): TypedInstruction {
       return { kind: "STOPSIGNAL", source, signal: exactlyOne(ins, "STOPSIGNAL <signal>") };
     case "VOLUME": {
       flags(ins, {});
-      needArgs(ins, 1, "at least one argument", "VOLUME <path> ... or VOLUME [\"<path>\", …]");
+      needArgs(ins, 1, "at least one argument", 'VOLUME <path> ... or VOLUME ["<path>", …]');
       const volumes = ins.args.map((v) => v.trim());
       if (volumes.some((v) => v === "")) {
         throw instructionError(ins, "VOLUME specified can not be an empty string", { expected: "a path" });
@@ -622,7 +675,9 @@ export function parseInstruction(ins: Instruction): TypedInstruction {
     case "SHELL": {
       flags(ins, {});
       if (ins.args.length === 0) {
-        throw instructionError(ins, "SHELL requires at least one argument", { expected: 'SHELL ["executable", "parameters"]' });
+        throw instructionError(ins, "SHELL requires at least one argument", {
+          expected: 'SHELL ["executable", "parameters"]',
+        });
       }
       if (!ins.json) {
         throw instructionError(ins, "SHELL requires the arguments to be in JSON form", {
@@ -672,9 +727,13 @@ export function parseStages(ast: DockerfileAst): DockerfileStages {
     current.instructions.push(typed);
   }
   if (stages.length === 0) {
-    throw dockerfileError("no build stage: the Dockerfile has no FROM", { line: ast.endLine }, {
-      expected: "a FROM instruction",
-    });
+    throw dockerfileError(
+      "no build stage: the Dockerfile has no FROM",
+      { line: ast.endLine },
+      {
+        expected: "a FROM instruction",
+      },
+    );
   }
   return { globalArgs, stages };
 }

@@ -40,7 +40,8 @@ export function splitCsv(record: string): string[] {
     if (record[i] === '"') {
       i++;
       for (;;) {
-        if (i >= record.length) throw new ValueError(`extraneous or missing " in quoted-field: ${record}`, MOUNT_SYNTAX);
+        if (i >= record.length)
+          throw new ValueError(`extraneous or missing " in quoted-field: ${record}`, MOUNT_SYNTAX);
         const ch = record[i] as string;
         if (ch === '"') {
           if (record[i + 1] === '"') {
@@ -80,7 +81,11 @@ function parseBool(key: string, value: string | undefined): boolean {
 
 function parseUint(key: string, value: string, base: 8 | 10): number {
   const re = base === 8 ? /^[0-7]+$/ : /^[0-9]+$/;
-  if (!re.test(value)) throw new ValueError(`invalid value for ${key}: ${value}`, `${key} as a ${base === 8 ? "octal" : "decimal"} number`);
+  if (!re.test(value))
+    throw new ValueError(
+      `invalid value for ${key}: ${value}`,
+      `${key} as a ${base === 8 ? "octal" : "decimal"} number`,
+    );
   const n = Number.parseInt(value, base);
   if (n > 0xffffffff) throw new ValueError(`invalid value for ${key}: ${value}`, `${key} below 2^32`);
   return n;
@@ -116,7 +121,10 @@ export function parseRunMount(value: string, expand?: (word: string) => string):
     if (key === "type") {
       const t = (v ?? "").toLowerCase();
       if (!TYPES.has(t as RunMountType)) {
-        throw new ValueError(`unsupported mount type ${JSON.stringify(v ?? "")}`, "type=bind, cache, tmpfs, secret or ssh");
+        throw new ValueError(
+          `unsupported mount type ${JSON.stringify(v ?? "")}`,
+          "type=bind, cache, tmpfs, secret or ssh",
+        );
       }
       type = t as RunMountType;
     } else {
@@ -125,7 +133,8 @@ export function parseRunMount(value: string, expand?: (word: string) => string):
   }
   const mount: RunMount = { type, readonly: type === "bind" };
   const need = (key: string, v: string | undefined): string => {
-    if (v === undefined) throw new ValueError(`invalid field '${key}' must be a key=value pair`, `${key}=<value>`);
+    if (v === undefined)
+      throw new ValueError(`invalid field '${key}' must be a key=value pair`, `${key}=<value>`);
     return v;
   };
   for (const [key, v] of kv) {
@@ -156,7 +165,10 @@ export function parseRunMount(value: string, expand?: (word: string) => string):
       case "sharing": {
         const s = need(key, v).toLowerCase();
         if (s !== "shared" && s !== "private" && s !== "locked") {
-          throw new ValueError(`unsupported sharing value ${JSON.stringify(s)}`, "sharing=shared, private or locked");
+          throw new ValueError(
+            `unsupported sharing value ${JSON.stringify(s)}`,
+            "sharing=shared, private or locked",
+          );
         }
         mount.sharing = s;
         break;

@@ -148,7 +148,10 @@ function readHeredocs(ins: Instruction, reader: LineReader, startLine: number): 
       throw dockerfileError(
         "unterminated heredoc",
         { line: startLine, column: ins.column, endLine: reader.lineNumber },
-        { expected: `a line ${JSON.stringify(header.name)} ending the heredoc`, found: "the end of the file" },
+        {
+          expected: `a line ${JSON.stringify(header.name)} ending the heredoc`,
+          found: "the end of the file",
+        },
       );
     }
     out.push({ ...header, content });
@@ -167,7 +170,10 @@ function readHeredocs(ins: Instruction, reader: LineReader, startLine: number): 
  * ```
  * @throws CairnError `E_DOCKERFILE_SYNTAX` naming the line and column, e.g. "file with no instructions"
  */
-export function parseDockerfile(input: string | Uint8Array, options: ParseDockerfileOptions = {}): DockerfileAst {
+export function parseDockerfile(
+  input: string | Uint8Array,
+  options: ParseDockerfileOptions = {},
+): DockerfileAst {
   let text: string;
   if (typeof input === "string") text = input;
   else if (input instanceof Uint8Array) text = new TextDecoder("utf-8").decode(input);
@@ -194,7 +200,11 @@ export function parseDockerfile(input: string | Uint8Array, options: ParseDocker
       if (directives.scan(trimmed, startLine) && comment) comments.pop();
     } catch (err) {
       if (!(err instanceof DirectiveError)) throw err;
-      throw dockerfileError(err.message, { line: startLine }, { expected: err.expected, found: shown(trimmed) });
+      throw dockerfileError(
+        err.message,
+        { line: startLine },
+        { expected: err.expected, found: shown(trimmed) },
+      );
     }
     const column = codePointColumn(first.text.slice(0, first.text.length - trimmed.length));
     let { line, continued } = trimContinuation(comment ? "" : trimmed, directives.escapeToken);
@@ -242,7 +252,10 @@ export function parseDockerfile(input: string | Uint8Array, options: ParseDocker
     throw dockerfileError(
       "file with no instructions",
       { line: Math.max(reader.lineNumber, 1) },
-      { expected: "at least one instruction such as FROM", found: "only comments, directives or blank lines" },
+      {
+        expected: "at least one instruction such as FROM",
+        found: "only comments, directives or blank lines",
+      },
     );
   }
   return {

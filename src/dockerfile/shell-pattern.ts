@@ -133,7 +133,8 @@ export function goReplaceAll(value: string, re: RegExp, template: string): strin
     const start = m.index;
     const end = start + m[0].length;
     if (m[0].length === 0 && start === prevEnd) {
-      searchFrom = start + (start < value.length ? String.fromCodePoint(value.codePointAt(start) as number).length : 1);
+      searchFrom =
+        start + (start < value.length ? String.fromCodePoint(value.codePointAt(start) as number).length : 1);
       continue;
     }
     out += value.slice(copied, start) + expandTemplate(template, m[0]);

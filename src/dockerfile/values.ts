@@ -154,7 +154,10 @@ export function parseStopSignal(value: string): number {
 
 function parsePortNumber(s: string, raw: string): number {
   if (!/^[0-9]+$/.test(s) || Number(s) > 65535) {
-    throw new ValueError(`invalid port ${JSON.stringify(s)} in ${JSON.stringify(raw)}`, "a port number from 0 to 65535");
+    throw new ValueError(
+      `invalid port ${JSON.stringify(s)} in ${JSON.stringify(raw)}`,
+      "a port number from 0 to 65535",
+    );
   }
   return Number(s);
 }
@@ -169,7 +172,10 @@ function parsePortRange(s: string, raw: string): [number, number] {
   const start = parsePortNumber(s.slice(0, dash), raw);
   const end = parsePortNumber(s.slice(dash + 1), raw);
   if (end < start) {
-    throw new ValueError(`invalid range specified for port: ${s}`, "a range whose start is not above its end");
+    throw new ValueError(
+      `invalid range specified for port: ${s}`,
+      "a range whose start is not above its end",
+    );
   }
   return [start, end];
 }

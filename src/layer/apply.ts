@@ -8,9 +8,10 @@
  * {@link unpackLayerAtomic}; over an existing tree, unpack into a snapshot's private copy and
  * commit by rename (the unionfs snapshotter's job).
  */
+
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream";
 import type { Digest } from "../digest/index.js";
 import { CairnError, isCairnError } from "../errors/index.js";
@@ -28,11 +29,11 @@ import {
   symlinkSync,
   writeAll,
 } from "./fs-sync.js";
+import { HashTap } from "./hash-tap.js";
 import { cleanName, realRoot, SafeRoot, type UnsafePathPolicy } from "./safe-path.js";
 import { makeDevice, makeFifo } from "./special-files.js";
 import { readTar, type TarEntry, type TarHeader } from "./tar-read.js";
 import { parseWhiteout } from "./whiteout.js";
-import { HashTap } from "./hash-tap.js";
 import { isOverlayXattr, writeXattrs, type Xattrs } from "./xattr.js";
 
 /** Kinds of things {@link applyLayer} had to skip or change; each comes with the entry path. */
@@ -126,7 +127,11 @@ class Applier {
     this.privileged = !(options.rootless ?? this.uid !== 0);
     this.root = new SafeRoot(rootDir, options.unsafePaths ?? "reject", {
       onReplacedParent: (rel, entry) =>
-        this.warn("parent-replaced", entry, `parent ${JSON.stringify(rel)} was not a directory: replaced by one`),
+        this.warn(
+          "parent-replaced",
+          entry,
+          `parent ${JSON.stringify(rel)} was not a directory: replaced by one`,
+        ),
     });
   }
 
@@ -141,7 +146,10 @@ class Applier {
     } catch (err) {
       if (isCairnError(err)) throw err;
       const msg = err instanceof Error ? err.message : String(err);
-      throw new CairnError("E_IO", `cannot apply layer entry ${JSON.stringify(h.name)}: ${msg}`, { path: h.name, cause: err });
+      throw new CairnError("E_IO", `cannot apply layer entry ${JSON.stringify(h.name)}: ${msg}`, {
+        path: h.name,
+        cause: err,
+      });
     }
   }
 
@@ -152,18 +160,26 @@ class Applier {
       return;
     }
     if (h.type === "unknown") {
-      throw new CairnError("E_LAYER_INVALID", `layer entry ${JSON.stringify(h.name)} has unsupported tar type ${JSON.stringify(h.typeflag)}`, {
-        path: h.name,
-        details: { typeflag: h.typeflag },
-      });
+      throw new CairnError(
+        "E_LAYER_INVALID",
+        `layer entry ${JSON.stringify(h.name)} has unsupported tar type ${JSON.stringify(h.typeflag)}`,
+        {
+          path: h.name,
+          details: { typeflag: h.typeflag },
+        },
+      );
     }
     const policy = this.root.policy;
     const parts = cleanName(h.name, policy);
     if (parts.length === 0) {
       if (h.type !== "directory") {
-        throw new CairnError("E_LAYER_INVALID", `layer entry ${JSON.stringify(h.name)} names the root but is a ${h.type}`, {
-          path: h.name,
-        });
+        throw new CairnError(
+          "E_LAYER_INVALID",
+          `layer entry ${JSON.stringify(h.name)} names the root but is a ${h.type}`,
+          {
+            path: h.name,
+          },
+        );
       }
       this.dirAttributes("", h);
       return;
@@ -207,7 +223,11 @@ class Applier {
       case "char-device":
       case "block-device":
         if (!this.privileged) {
-          this.warn("device-skipped", h.name, `${h.type} ${h.devmajor}:${h.devminor} not created without privileges`);
+          this.warn(
+            "device-skipped",
+            h.name,
+            `${h.type} ${h.devmajor}:${h.devminor} not created without privileges`,
+          );
           return;
         }
         makeDevice(this.root.abs(parent.join("/")), abs, h.type, h.devmajor, h.devminor, h.mode);
@@ -286,9 +306,13 @@ class Applier {
   private hardlink(rel: string, abs: string, h: TarHeader, existing: fs.Stats | undefined): void {
     const targetParts = cleanName(h.linkname, this.root.policy);
     const invalid = (why: string) =>
-      new CairnError("E_LAYER_INVALID", `hardlink ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: ${why}`, {
-        path: h.name,
-      });
+      new CairnError(
+        "E_LAYER_INVALID",
+        `hardlink ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: ${why}`,
+        {
+          path: h.name,
+        },
+      );
     if (targetParts.length === 0) throw invalid("the target is the root");
     const parent = this.root.resolveParent(targetParts, h.name, "lookup");
     if (!parent) throw invalid("the target does not exist");
@@ -363,7 +387,11 @@ class Applier {
     const errors = writeXattrs(batch.map((x) => ({ path: x.abs, xattrs: x.xattrs })));
     if (errors) this.warn("xattr-failed", this.root.root, `some extended attributes were not set: ${errors}`);
     if (this.ownershipSkipped > 0) {
-      this.warn("ownership-skipped", this.root.root, `ownership of ${this.ownershipSkipped} entries not applied without privileges`);
+      this.warn(
+        "ownership-skipped",
+        this.root.root,
+        `ownership of ${this.ownershipSkipped} entries not applied without privileges`,
+      );
     }
   }
 }
@@ -392,7 +420,9 @@ export async function applyLayer(
   let compression: Compression = "none";
   const tar = openLayerStream(source, {
     ...(options.mediaType !== undefined ? { mediaType: options.mediaType } : {}),
-    ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
+    ...(options.maxUncompressedBytes !== undefined
+      ? { maxUncompressedBytes: options.maxUncompressedBytes }
+      : {}),
     onCompression: (k) => {
       compression = k;
     },
@@ -411,9 +441,13 @@ export async function applyLayer(
   applier.finish();
   const diffId = tap.digest();
   if (options.expectedDiffId !== undefined && options.expectedDiffId !== diffId) {
-    throw new CairnError("E_DIGEST_MISMATCH", `layer diff ID mismatch: expected ${options.expectedDiffId}, found ${diffId}`, {
-      details: { expected: options.expectedDiffId, actual: diffId },
-    });
+    throw new CairnError(
+      "E_DIGEST_MISMATCH",
+      `layer diff ID mismatch: expected ${options.expectedDiffId}, found ${diffId}`,
+      {
+        details: { expected: options.expectedDiffId, actual: diffId },
+      },
+    );
   }
   options.onProgress?.({ entries, bytes: tap.bytes });
   return { diffId, compression, entries, uncompressedBytes: tap.bytes };
@@ -447,6 +481,9 @@ export async function unpackLayerAtomic(
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     if (isCairnError(e)) throw e;
-    throw new CairnError("E_IO", `cannot unpack into ${targetDir}: ${(e as Error).message}`, { path: targetDir, cause: e });
+    throw new CairnError("E_IO", `cannot unpack into ${targetDir}: ${(e as Error).message}`, {
+      path: targetDir,
+      cause: e,
+    });
   }
 }

@@ -106,9 +106,16 @@ export interface CompressOptions {
  * ```
  * @throws CairnError `E_LAYER_INVALID` for zstd without the native zstd-napi binding
  */
-export function compressStream(kind: Compression, options: CompressOptions = {}): NodeJS.ReadWriteStream & Readable {
+export function compressStream(
+  kind: Compression,
+  options: CompressOptions = {},
+): NodeJS.ReadWriteStream & Readable {
   if (kind === "gzip") {
-    const gz = createGzip({ level: options.level ?? 6, chunkSize: ZLIB_CHUNK_SIZE, flush: constants.Z_NO_FLUSH });
+    const gz = createGzip({
+      level: options.level ?? 6,
+      chunkSize: ZLIB_CHUNK_SIZE,
+      flush: constants.Z_NO_FLUSH,
+    });
     const fix = new GzipOsByte();
     gz.on("error", (e) => fix.destroy(e));
     return Duplex.from({ writable: gz, readable: gz.pipe(fix) });
@@ -154,9 +161,13 @@ export class ByteLimit extends Transform {
     this.seen += chunk.length;
     if (this.seen > this.max) {
       cb(
-        new CairnError("E_SIZE_LIMIT", `${this.what} expands to more than ${this.max} bytes (maxUncompressedBytes)`, {
-          details: { limit: this.max },
-        }),
+        new CairnError(
+          "E_SIZE_LIMIT",
+          `${this.what} expands to more than ${this.max} bytes (maxUncompressedBytes)`,
+          {
+            details: { limit: this.max },
+          },
+        ),
       );
       return;
     }
@@ -185,7 +196,10 @@ export interface OpenLayerOptions {
  * for await (const entry of readTar(tar)) console.log(entry.header.name);
  * ```
  */
-export function openLayerStream(compressed: AsyncIterable<Uint8Array> & object, options: OpenLayerOptions = {}): Readable {
+export function openLayerStream(
+  compressed: AsyncIterable<Uint8Array> & object,
+  options: OpenLayerOptions = {},
+): Readable {
   const out = new PassThrough({ highWaterMark: ZLIB_CHUNK_SIZE });
   const max = options.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES;
   const it = compressed[Symbol.asyncIterator]();
@@ -208,9 +222,13 @@ export function openLayerStream(compressed: AsyncIterable<Uint8Array> & object, 
     if (options.mediaType !== undefined) {
       const labelled = compressionOfMediaType(options.mediaType);
       if (labelled === undefined) {
-        throw new CairnError("E_LAYER_INVALID", `media type ${JSON.stringify(options.mediaType)} is not a tar layer media type`, {
-          details: { mediaType: options.mediaType },
-        });
+        throw new CairnError(
+          "E_LAYER_INVALID",
+          `media type ${JSON.stringify(options.mediaType)} is not a tar layer media type`,
+          {
+            details: { mediaType: options.mediaType },
+          },
+        );
       }
       if (labelled !== kind) {
         throw new CairnError(

@@ -73,9 +73,13 @@ export function sortEntries(entries: readonly LayerEntry[]): LayerEntry[] {
   keyed.sort((a, b) => comparePaths(a.key, b.key));
   for (let i = 1; i < keyed.length; i++) {
     if (keyed[i]?.key === keyed[i - 1]?.key) {
-      throw new CairnError("E_LAYER_INVALID", `two layer entries have the path ${JSON.stringify(keyed[i]?.key)}`, {
-        path: keyed[i]?.key,
-      });
+      throw new CairnError(
+        "E_LAYER_INVALID",
+        `two layer entries have the path ${JSON.stringify(keyed[i]?.key)}`,
+        {
+          path: keyed[i]?.key,
+        },
+      );
     }
   }
   return keyed.map((k) => k.e);
@@ -115,7 +119,8 @@ export async function createLayer(
   } else {
     entries = source as Iterable<LayerEntry> | AsyncIterable<LayerEntry>;
   }
-  const packOptions: PackTarOptions = options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {};
+  const packOptions: PackTarOptions =
+    options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {};
   const tar = Readable.from(packTar(entries, packOptions), { objectMode: false });
   const diffTap = new HashTap();
   const blobTap = new HashTap();
@@ -123,7 +128,8 @@ export async function createLayer(
   const signal = options.signal ? { signal: options.signal } : {};
   const mapError = (e: unknown, where: string): never => {
     if (isCairnError(e)) throw e;
-    if ((e as Error)?.name === "AbortError") throw new CairnError("E_ABORTED", `creating a layer was aborted`, { cause: e });
+    if ((e as Error)?.name === "AbortError")
+      throw new CairnError("E_ABORTED", `creating a layer was aborted`, { cause: e });
     throw new CairnError("E_IO", `cannot create layer ${where}: ${(e as Error).message}`, { cause: e });
   };
   const result: Omit<CreatedLayer, "descriptor" | "diffId" | "uncompressedSize"> = { compression };
@@ -142,9 +148,18 @@ export async function createLayer(
       mapError(e, "into the sink");
     }
   } else {
-    const out = options.output ?? path.join(options.tmpDir ?? tmpdir(), `cairn-layer-${randomBytes(8).toString("hex")}.tmp`);
+    const out =
+      options.output ??
+      path.join(options.tmpDir ?? tmpdir(), `cairn-layer-${randomBytes(8).toString("hex")}.tmp`);
     try {
-      await pipeline(tar, diffTap, compressor, blobTap, createWriteStream(out, { flags: options.output ? "w" : "wx" }), signal);
+      await pipeline(
+        tar,
+        diffTap,
+        compressor,
+        blobTap,
+        createWriteStream(out, { flags: options.output ? "w" : "wx" }),
+        signal,
+      );
     } catch (e) {
       await unlink(out).catch(() => {});
       mapError(e, `at ${out}`);

@@ -8,7 +8,14 @@ import { createReadStream, type Stats } from "node:fs";
 import { lstat, readlink } from "node:fs/promises";
 import { type LayerEntry, OPAQUE_MARKER, opaqueEntry, WHITEOUT_PREFIX, whiteoutEntry } from "./entry.js";
 import { compareNames, fsPath } from "./names.js";
-import { type EntryContext, entryFromStat, HardlinkTracker, layerXattrs, sortedNames, type TreeWarning } from "./tree.js";
+import {
+  type EntryContext,
+  entryFromStat,
+  HardlinkTracker,
+  layerXattrs,
+  sortedNames,
+  type TreeWarning,
+} from "./tree.js";
 import { readTreeXattrs, type Xattrs } from "./xattr.js";
 
 /** Options for {@link diffTrees}. */
@@ -96,7 +103,11 @@ async function sameContent(a: string, b: string): Promise<boolean> {
  * const layer = await createLayer(diffTrees("/snapshots/base", "/work/rootfs"), { sourceDateEpoch: 0 });
  * ```
  */
-export async function* diffTrees(lower: string, upper: string, options: DiffTreesOptions = {}): AsyncGenerator<LayerEntry> {
+export async function* diffTrees(
+  lower: string,
+  upper: string,
+  options: DiffTreesOptions = {},
+): AsyncGenerator<LayerEntry> {
   const lowerRoot = lower.replace(/\/+$/, "") || "/";
   const upperRoot = upper.replace(/\/+$/, "") || "/";
   const ctx: EntryContext = { links: new HardlinkTracker() };
@@ -164,7 +175,8 @@ export async function* diffTrees(lower: string, upper: string, options: DiffTree
         continue;
       }
       const u = await lstat(fsPath(join(upperRoot, childRel)));
-      const l = inLower.has(item.name) && !opaque ? await lstat(fsPath(join(lowerRoot, childRel))) : undefined;
+      const l =
+        inLower.has(item.name) && !opaque ? await lstat(fsPath(join(lowerRoot, childRel))) : undefined;
       if (!l || (u.isDirectory() && !l.isDirectory())) {
         yield* addTree(childRel, u);
       } else if (u.isDirectory()) {

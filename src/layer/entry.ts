@@ -5,10 +5,20 @@
 import { CairnError } from "../errors/index.js";
 
 /** The kinds of objects a layer can hold. Whiteouts are `file` entries named `.wh.*`. */
-export type LayerEntryType = "file" | "directory" | "symlink" | "hardlink" | "char-device" | "block-device" | "fifo";
+export type LayerEntryType =
+  | "file"
+  | "directory"
+  | "symlink"
+  | "hardlink"
+  | "char-device"
+  | "block-device"
+  | "fifo";
 
 /** Where a file's bytes come from: bytes, a UTF-8 string, or a function opening a stream. */
-export type ContentSource = Uint8Array | string | (() => AsyncIterable<Uint8Array> | Promise<AsyncIterable<Uint8Array>>);
+export type ContentSource =
+  | Uint8Array
+  | string
+  | (() => AsyncIterable<Uint8Array> | Promise<AsyncIterable<Uint8Array>>);
 
 /**
  * One object of a layer.
@@ -57,20 +67,30 @@ export const OPAQUE_MARKER = ".wh..wh..opq";
  */
 export function cleanEntryPath(p: string): string {
   if (p.startsWith("/")) {
-    throw new CairnError("E_LAYER_UNSAFE_PATH", `layer entry path ${JSON.stringify(p)} is absolute: expected a relative path`, {
-      path: p,
-    });
+    throw new CairnError(
+      "E_LAYER_UNSAFE_PATH",
+      `layer entry path ${JSON.stringify(p)} is absolute: expected a relative path`,
+      {
+        path: p,
+      },
+    );
   }
   const parts: string[] = [];
   for (const c of p.split("/")) {
     if (c === "" || c === ".") continue;
     if (c === "..") {
-      throw new CairnError("E_LAYER_UNSAFE_PATH", `layer entry path ${JSON.stringify(p)} contains "..": expected a path inside the root`, {
-        path: p,
-      });
+      throw new CairnError(
+        "E_LAYER_UNSAFE_PATH",
+        `layer entry path ${JSON.stringify(p)} contains "..": expected a path inside the root`,
+        {
+          path: p,
+        },
+      );
     }
     if (c.includes("\0")) {
-      throw new CairnError("E_LAYER_INVALID", `layer entry path ${JSON.stringify(p)} contains a NUL byte`, { path: p });
+      throw new CairnError("E_LAYER_INVALID", `layer entry path ${JSON.stringify(p)} contains a NUL byte`, {
+        path: p,
+      });
     }
     parts.push(c);
   }
@@ -89,7 +109,15 @@ export function whiteoutEntry(path: string, mtime = 0): LayerEntry {
   const clean = cleanEntryPath(path);
   const slash = clean.lastIndexOf("/");
   const dir = slash < 0 ? "" : clean.slice(0, slash + 1);
-  return { path: `${dir}${WHITEOUT_PREFIX}${clean.slice(slash + 1)}`, type: "file", mode: 0, uid: 0, gid: 0, mtime, content: "" };
+  return {
+    path: `${dir}${WHITEOUT_PREFIX}${clean.slice(slash + 1)}`,
+    type: "file",
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    mtime,
+    content: "",
+  };
 }
 
 /**
@@ -102,5 +130,13 @@ export function whiteoutEntry(path: string, mtime = 0): LayerEntry {
  */
 export function opaqueEntry(dir: string, mtime = 0): LayerEntry {
   const clean = cleanEntryPath(dir);
-  return { path: clean ? `${clean}/${OPAQUE_MARKER}` : OPAQUE_MARKER, type: "file", mode: 0, uid: 0, gid: 0, mtime, content: "" };
+  return {
+    path: clean ? `${clean}/${OPAQUE_MARKER}` : OPAQUE_MARKER,
+    type: "file",
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    mtime,
+    content: "",
+  };
 }

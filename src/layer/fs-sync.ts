@@ -58,7 +58,8 @@ export function lutimesSync(p: string, atime: number, mtime: number): void {
   fs.lutimesSync(fsPath(p), atime, mtime);
 }
 
-const CREATE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+const CREATE_FLAGS =
+  fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 
 /** Creates a new file (fails if anything, even a dangling symlink, is at `p`). */
 export function createExclusive(p: string): number {

@@ -40,7 +40,7 @@ export {
 export { comparePaths, decodeName, encodeName } from "./names.js";
 export { type FromOverlayUpperOptions, fromOverlayUpper } from "./overlay.js";
 export { cleanName, type UnsafePathPolicy } from "./safe-path.js";
-export { type PackTarOptions, packTar } from "./tar-write.js";
+export type { TarErrorKind, TarFormat } from "./tar-header.js";
 export {
   type ContentSegment,
   type ReadTarOptions,
@@ -49,8 +49,8 @@ export {
   type TarEntryType,
   type TarHeader,
 } from "./tar-read.js";
-export type { TarErrorKind, TarFormat } from "./tar-header.js";
 export type { SparseMap, SparseSegment } from "./tar-sparse.js";
+export { type PackTarOptions, packTar } from "./tar-write.js";
 export { type TreeWarning, type WalkOptions, walkTree } from "./tree.js";
 export { parseWhiteout, type WhiteoutKind } from "./whiteout.js";
 export { readTreeXattrs, type Xattrs, xattrTools } from "./xattr.js";

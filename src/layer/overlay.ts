@@ -39,7 +39,10 @@ function isWhiteout(st: Stats, x: Xattrs | undefined): boolean {
  * ```
  * @throws CairnError `E_IO` without `getfattr`; `E_LAYER_INVALID` for redirected or metacopy-only entries
  */
-export async function* fromOverlayUpper(upper: string, options: FromOverlayUpperOptions = {}): AsyncGenerator<LayerEntry> {
+export async function* fromOverlayUpper(
+  upper: string,
+  options: FromOverlayUpperOptions = {},
+): AsyncGenerator<LayerEntry> {
   const root = upper.replace(/\/+$/, "") || "/";
   const all = await readTreeXattrs(root);
   const ctx: EntryContext = { links: new HardlinkTracker() };
@@ -54,7 +57,8 @@ export async function* fromOverlayUpper(upper: string, options: FromOverlayUpper
     for (const name of await sortedNames(abs)) {
       const childRel = rel ? `${rel}/${name}` : name;
       const st = await lstat(fsPath(`${root}/${childRel}`));
-      if (isWhiteout(st, all.get(childRel))) items.push({ key: `${WHITEOUT_PREFIX}${name}`, name, kind: "whiteout" });
+      if (isWhiteout(st, all.get(childRel)))
+        items.push({ key: `${WHITEOUT_PREFIX}${name}`, name, kind: "whiteout" });
       else items.push({ key: name, name, st, kind: "entry" });
     }
     items.sort((a, b) => compareNames(a.key, b.key));

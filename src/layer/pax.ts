@@ -36,10 +36,15 @@ export function parsePaxRecords(data: Uint8Array, offset: number): Map<string, U
     const sp = rest.indexOf(0x20);
     if (sp <= 0) throw tarError("bad-header", "PAX record without a length", offset);
     const lenText = Buffer.from(rest.subarray(0, sp)).toString("latin1");
-    if (!/^[0-9]+$/.test(lenText)) throw tarError("bad-header", `PAX record length ${JSON.stringify(lenText)}`, offset);
+    if (!/^[0-9]+$/.test(lenText))
+      throw tarError("bad-header", `PAX record length ${JSON.stringify(lenText)}`, offset);
     const n = Number(lenText);
     if (n < 5 || n > rest.length) {
-      throw tarError("bad-header", `PAX record length ${n} does not fit the ${rest.length} bytes left`, offset);
+      throw tarError(
+        "bad-header",
+        `PAX record length ${n} does not fit the ${rest.length} bytes left`,
+        offset,
+      );
     }
     if (rest[n - 1] !== 0x0a) throw tarError("bad-header", "PAX record does not end in a newline", offset);
     const rec = rest.subarray(sp + 1, n - 1);
@@ -48,7 +53,8 @@ export function parsePaxRecords(data: Uint8Array, offset: number): Map<string, U
     const keyBytes = rec.subarray(0, eq);
     const value = rec.subarray(eq + 1);
     const key = Buffer.from(keyBytes).toString("utf8");
-    if (keyBytes.includes(0)) throw tarError("bad-header", `PAX record key contains NUL: ${JSON.stringify(key)}`, offset);
+    if (keyBytes.includes(0))
+      throw tarError("bad-header", `PAX record key contains NUL: ${JSON.stringify(key)}`, offset);
     if (NAME_KEYS.has(key) && value.includes(0)) {
       throw tarError("bad-header", `PAX ${key} value contains NUL`, offset);
     }
@@ -116,7 +122,8 @@ export function parsePaxTime(text: string, what: string, offset: number): number
  * ```
  */
 export function parsePaxInteger(text: string, what: string, offset: number): number {
-  if (!/^[0-9]+$/.test(text)) throw tarError("bad-header", `PAX ${what} ${JSON.stringify(text)} is not a number`, offset);
+  if (!/^[0-9]+$/.test(text))
+    throw tarError("bad-header", `PAX ${what} ${JSON.stringify(text)} is not a number`, offset);
   const v = Number(text);
   if (!Number.isSafeInteger(v)) throw tarError("bad-header", `PAX ${what} out of range`, offset);
   return v;

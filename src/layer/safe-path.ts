@@ -47,7 +47,8 @@ export function unsafePath(entry: string, why: string): CairnError {
  * @throws CairnError `E_LAYER_UNSAFE_PATH` in `"reject"` mode for absolute names and escaping `..`
  */
 export function cleanName(name: string, policy: UnsafePathPolicy): string[] {
-  if (name.startsWith("/") && policy === "reject") throw unsafePath(name, "absolute names are not allowed in a layer");
+  if (name.startsWith("/") && policy === "reject")
+    throw unsafePath(name, "absolute names are not allowed in a layer");
   const parts: string[] = [];
   for (const c of name.split("/")) {
     if (c === "" || c === ".") continue;
@@ -134,7 +135,8 @@ export class SafeRoot {
       if (c === "" || c === ".") continue;
       if (c === "..") {
         if (real.length === 0) {
-          if (this.policy === "reject") throw unsafePath(entry, "a symlink in its path climbs above the root");
+          if (this.policy === "reject")
+            throw unsafePath(entry, "a symlink in its path climbs above the root");
           continue;
         }
         real.pop();
@@ -158,15 +160,22 @@ export class SafeRoot {
       if (st.isSymbolicLink()) {
         if (mode === "nofollow") return undefined;
         if (++links > MAX_SYMLINKS) {
-          throw new CairnError("E_LAYER_INVALID", `layer entry ${JSON.stringify(entry)}: too many levels of symbolic links`, {
-            path: entry,
-          });
+          throw new CairnError(
+            "E_LAYER_INVALID",
+            `layer entry ${JSON.stringify(entry)}: too many levels of symbolic links`,
+            {
+              path: entry,
+            },
+          );
         }
         const target = readlinkName(abs);
         real.pop();
         if (target.startsWith("/")) {
           if (this.policy === "reject") {
-            throw unsafePath(entry, `its parent ${JSON.stringify(rel)} is a symlink to the absolute path ${JSON.stringify(target)}`);
+            throw unsafePath(
+              entry,
+              `its parent ${JSON.stringify(rel)} is a symlink to the absolute path ${JSON.stringify(target)}`,
+            );
           }
           real.length = 0;
         }
@@ -196,6 +205,9 @@ export async function realRoot(dir: string): Promise<string> {
   try {
     return await realpath(path.resolve(dir));
   } catch (e) {
-    throw new CairnError("E_IO", `cannot open layer target directory ${dir}: ${(e as Error).message}`, { path: dir, cause: e });
+    throw new CairnError("E_IO", `cannot open layer target directory ${dir}: ${(e as Error).message}`, {
+      path: dir,
+      cause: e,
+    });
   }
 }

@@ -12,7 +12,11 @@ import { fsPath } from "./names.js";
 function make(cmd: string, args: (tmp: string) => string[], what: string, dir: string, path: string): void {
   if (typeof fsPath(dir) !== "string") {
     // Commands take text arguments; a directory name that is not UTF-8 cannot be passed exactly.
-    throw new CairnError("E_LAYER_INVALID", `cannot create ${what} ${path}: its directory name is not valid UTF-8`, { path });
+    throw new CairnError(
+      "E_LAYER_INVALID",
+      `cannot create ${what} ${path}: its directory name is not valid UTF-8`,
+      { path },
+    );
   }
   const tmp = `${dir}/.cairn-node-${randomBytes(6).toString("hex")}`;
   const r = spawnSync(cmd, args(tmp), { stdio: ["ignore", "ignore", "pipe"] });

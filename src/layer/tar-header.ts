@@ -22,7 +22,10 @@ export type TarErrorKind = "bad-header" | "too-long" | "truncated" | "unsupporte
  * ```
  */
 export function tarError(kind: TarErrorKind, message: string, offset?: number, entry?: string): CairnError {
-  const where = [entry === undefined ? "" : `entry ${JSON.stringify(entry)}`, offset === undefined ? "" : `offset ${offset}`]
+  const where = [
+    entry === undefined ? "" : `entry ${JSON.stringify(entry)}`,
+    offset === undefined ? "" : `offset ${offset}`,
+  ]
     .filter(Boolean)
     .join(", ");
   return new CairnError("E_LAYER_INVALID", `invalid tar (${kind}): ${message}${where ? ` (${where})` : ""}`, {
@@ -113,7 +116,11 @@ function parseOctal(b: Uint8Array, what: string, offset?: number): number {
   for (let i = start; i < end; i++) {
     const c = b[i] ?? 0;
     if (c < 0x30 || c > 0x37) {
-      throw tarError("bad-header", `${what} field is not octal: ${JSON.stringify(Buffer.from(b).toString("latin1"))}`, offset);
+      throw tarError(
+        "bad-header",
+        `${what} field is not octal: ${JSON.stringify(Buffer.from(b).toString("latin1"))}`,
+        offset,
+      );
     }
     v = v * 8 + (c - 0x30);
   }
@@ -153,7 +160,11 @@ export function headerFormat(block: Uint8Array, offset: number): Exclude<TarForm
   const stored = parseNumeric(field(block, F.chksum), "checksum", offset);
   const { unsigned, signed } = checksums(block);
   if (stored !== unsigned && stored !== signed) {
-    throw tarError("bad-header", `checksum mismatch: header says ${stored}, block sums to ${unsigned}`, offset);
+    throw tarError(
+      "bad-header",
+      `checksum mismatch: header says ${stored}, block sums to ${unsigned}`,
+      offset,
+    );
   }
   const magic = field(block, F.magic);
   if (equalsAscii(magic, "ustar\0")) {

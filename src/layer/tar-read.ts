@@ -7,10 +7,17 @@
 import { ByteReader } from "./byte-reader.js";
 import { decodeName } from "./names.js";
 import { parsePaxInteger, parsePaxRecords, parsePaxTime } from "./pax.js";
-import { BLOCK, isZeroBlock, parseHeaderBlock, type RawHeader, type TarFormat, tarError } from "./tar-header.js";
 import {
-  paxSparseFormat,
+  BLOCK,
+  isZeroBlock,
+  parseHeaderBlock,
+  type RawHeader,
+  type TarFormat,
+  tarError,
+} from "./tar-header.js";
+import {
   parsePaxSparseMap,
+  paxSparseFormat,
   readOldGnuSparseMap,
   readPax1SparseMap,
   type SparseMap,
@@ -123,7 +130,9 @@ function text(bytes: Uint8Array): string {
 }
 
 function latin1(bytes: Uint8Array | undefined): string | undefined {
-  return bytes === undefined ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+  return bytes === undefined
+    ? undefined
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }
 
 /** Applies PAX records to a header (empty values leave the header field as it is). */
@@ -164,7 +173,8 @@ function mergePax(h: TarHeader, records: Map<string, Uint8Array>, offset: number
         h.ctime = parsePaxTime(v, key, offset);
         break;
       default:
-        if (key.startsWith("SCHILY.xattr.")) h.xattrs[key.slice("SCHILY.xattr.".length)] = Uint8Array.from(value);
+        if (key.startsWith("SCHILY.xattr."))
+          h.xattrs[key.slice("SCHILY.xattr.".length)] = Uint8Array.from(value);
     }
   }
 }
@@ -245,7 +255,8 @@ export async function* readTar(
       if (isZeroBlock(block)) {
         const second = await r.readExact(BLOCK);
         if (second.bytes.length === 0) return;
-        if (!second.complete) throw tarError("truncated", "archive ends inside the end-of-archive marker", r.position);
+        if (!second.complete)
+          throw tarError("truncated", "archive ends inside the end-of-archive marker", r.position);
         if (isZeroBlock(second.bytes)) {
           finished = true;
           return;
@@ -257,7 +268,8 @@ export async function* readTar(
       if (raw.size < 0) throw tarError("bad-header", `negative size ${raw.size}`, offset, raw.name);
 
       if (raw.typeflag === "x" || raw.typeflag === "L" || raw.typeflag === "K") {
-        const what = raw.typeflag === "x" ? "PAX header" : raw.typeflag === "L" ? "GNU long name" : "GNU long link";
+        const what =
+          raw.typeflag === "x" ? "PAX header" : raw.typeflag === "L" ? "GNU long name" : "GNU long link";
         const data = await readSpecial(raw.size, what, offset);
         if (raw.typeflag === "x") {
           // Several PAX headers in a row: the last one alone applies (as Go and GNU tar read it).
@@ -313,7 +325,8 @@ export async function* readTar(
           let segments: SparseMap["segments"];
           if (flavour === "1.0") {
             const m = await readPax1SparseMap(() => readBlock("a PAX sparse map"), offset);
-            if (m.consumed > dataLeft) throw tarError("bad-header", "PAX sparse map longer than the entry", offset, h.name);
+            if (m.consumed > dataLeft)
+              throw tarError("bad-header", "PAX sparse map longer than the entry", offset, h.name);
             dataLeft -= m.consumed;
             segments = m.segments;
           } else {

@@ -81,7 +81,8 @@ export function paxSparseFormat(pax: Map<string, Uint8Array>): "0.x" | "1.0" | u
 }
 
 function decimal(text: string, what: string, offset: number): number {
-  if (!/^[0-9]+$/.test(text)) throw tarError("bad-header", `${what} ${JSON.stringify(text)} is not a number`, offset);
+  if (!/^[0-9]+$/.test(text))
+    throw tarError("bad-header", `${what} ${JSON.stringify(text)} is not a number`, offset);
   const v = Number(text);
   if (!Number.isSafeInteger(v)) throw tarError("bad-header", `${what} out of range`, offset);
   return v;
@@ -92,8 +93,12 @@ export function parsePaxSparseMap(pax: Map<string, Uint8Array>, offset: number):
   const text = Buffer.from(pax.get(SPARSE_MAP) ?? new Uint8Array()).toString("latin1");
   const nums = text === "" ? [] : text.split(",").map((s) => decimal(s, "GNU.sparse.map value", offset));
   const blocks = pax.get("GNU.sparse.numblocks");
-  if (nums.length % 2 !== 0) throw tarError("bad-header", "GNU.sparse.map has an odd number of values", offset);
-  if (blocks !== undefined && decimal(Buffer.from(blocks).toString("latin1"), "GNU.sparse.numblocks", offset) * 2 !== nums.length) {
+  if (nums.length % 2 !== 0)
+    throw tarError("bad-header", "GNU.sparse.map has an odd number of values", offset);
+  if (
+    blocks !== undefined &&
+    decimal(Buffer.from(blocks).toString("latin1"), "GNU.sparse.numblocks", offset) * 2 !== nums.length
+  ) {
     throw tarError("bad-header", "GNU.sparse.numblocks does not match GNU.sparse.map", offset);
   }
   const segments: SparseSegment[] = [];
@@ -133,7 +138,8 @@ export async function readPax1SparseMap(
   if (wanted > MAX_SEGMENTS) throw tarError("too-long", "sparse map has too many entries", offset);
   while (numbers.length < wanted * 2) numbers.push(decimal(await need(), "sparse map value", offset));
   const segments: SparseSegment[] = [];
-  for (let i = 0; i < numbers.length; i += 2) segments.push({ offset: numbers[i] ?? 0, length: numbers[i + 1] ?? 0 });
+  for (let i = 0; i < numbers.length; i += 2)
+    segments.push({ offset: numbers[i] ?? 0, length: numbers[i + 1] ?? 0 });
   return { segments, consumed };
 }
 
@@ -147,12 +153,22 @@ export function validateSparseMap(map: SparseMap, storedSize: number, offset: nu
   let total = 0;
   for (const s of map.segments) {
     if (s.offset < 0 || s.length < 0 || s.offset < end || s.offset + s.length > map.realSize) {
-      throw tarError("bad-header", `sparse segment ${s.offset}+${s.length} out of order or range`, offset, name);
+      throw tarError(
+        "bad-header",
+        `sparse segment ${s.offset}+${s.length} out of order or range`,
+        offset,
+        name,
+      );
     }
     end = s.offset + s.length;
     total += s.length;
   }
   if (total !== storedSize) {
-    throw tarError("bad-header", `sparse map covers ${total} bytes but ${storedSize} are stored`, offset, name);
+    throw tarError(
+      "bad-header",
+      `sparse map covers ${total} bytes but ${storedSize} are stored`,
+      offset,
+      name,
+    );
   }
 }

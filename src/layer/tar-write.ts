@@ -50,7 +50,8 @@ const PAD = Buffer.alloc(BLOCK);
 export function toSeconds(t: number | Date | undefined): number | undefined {
   if (t === undefined) return undefined;
   const s = t instanceof Date ? t.getTime() / 1000 : t;
-  if (!Number.isFinite(s)) throw new CairnError("E_LAYER_INVALID", `invalid time ${String(t)}: expected a finite number of seconds`);
+  if (!Number.isFinite(s))
+    throw new CairnError("E_LAYER_INVALID", `invalid time ${String(t)}: expected a finite number of seconds`);
   return Math.floor(s);
 }
 
@@ -83,7 +84,11 @@ interface HeaderFields {
   xattrs?: Record<string, Uint8Array | string>;
 }
 
-function ustarBlock(f: HeaderFields, name: { prefix: Uint8Array; name: Uint8Array }, linkname: Uint8Array): Buffer {
+function ustarBlock(
+  f: HeaderFields,
+  name: { prefix: Uint8Array; name: Uint8Array },
+  linkname: Uint8Array,
+): Buffer {
   const b = Buffer.alloc(BLOCK);
   writeBytes(b, F.name, name.name);
   writeOctal(b, F.mode, f.mode);
@@ -135,16 +140,24 @@ export function encodeHeader(f: HeaderFields): Buffer[] {
   big("mtime", 0o77777777777);
   for (const key of ["devmajor", "devminor"] as const) {
     if (f[key] < 0 || f[key] > 0o7777777) {
-      throw new CairnError("E_LAYER_INVALID", `${key} ${f[key]} of ${JSON.stringify(f.name)} does not fit a tar header`, {
-        path: f.name,
-      });
+      throw new CairnError(
+        "E_LAYER_INVALID",
+        `${key} ${f[key]} of ${JSON.stringify(f.name)} does not fit a tar header`,
+        {
+          path: f.name,
+        },
+      );
     }
   }
   for (const [k, v] of Object.entries(f.xattrs ?? {})) {
     if (k === "" || k.includes("=") || k.includes("\0")) {
-      throw new CairnError("E_LAYER_INVALID", `xattr name ${JSON.stringify(k)} of ${JSON.stringify(f.name)} cannot be stored`, {
-        path: f.name,
-      });
+      throw new CairnError(
+        "E_LAYER_INVALID",
+        `xattr name ${JSON.stringify(k)} of ${JSON.stringify(f.name)} cannot be stored`,
+        {
+          path: f.name,
+        },
+      );
     }
     records.push({ key: `SCHILY.xattr.${k}`, value: bytesOf(v) });
   }
@@ -155,7 +168,18 @@ export function encodeHeader(f: HeaderFields): Buffer[] {
   const slash = base.lastIndexOf("/");
   const paxName = `${slash < 0 ? "" : base.slice(0, slash + 1)}PaxHeaders.0/${base.slice(slash + 1)}`;
   const paxHeader = ustarBlock(
-    { name: "", typeflag: "x", mode: 0, uid: 0, gid: 0, size: data.length, mtime: 0, linkname: "", devmajor: 0, devminor: 0 },
+    {
+      name: "",
+      typeflag: "x",
+      mode: 0,
+      uid: 0,
+      gid: 0,
+      size: data.length,
+      mtime: 0,
+      linkname: "",
+      devmajor: 0,
+      devminor: 0,
+    },
     { prefix: new Uint8Array(0), name: asciiOnly(paxName, 100) },
     new Uint8Array(0),
   );
@@ -179,9 +203,13 @@ function knownSize(entry: LayerEntry): number {
   if (c instanceof Uint8Array) return c.length;
   if (c === undefined) return 0;
   if (entry.size === undefined || !Number.isSafeInteger(entry.size) || entry.size < 0) {
-    throw new CairnError("E_LAYER_INVALID", `layer entry ${JSON.stringify(entry.path)} has streamed content but no valid size`, {
-      path: entry.path,
-    });
+    throw new CairnError(
+      "E_LAYER_INVALID",
+      `layer entry ${JSON.stringify(entry.path)} has streamed content but no valid size`,
+      {
+        path: entry.path,
+      },
+    );
   }
   return entry.size;
 }
@@ -190,20 +218,31 @@ function knownSize(entry: LayerEntry): number {
 export function headerFieldsOf(entry: LayerEntry, epoch: number | undefined): HeaderFields {
   const path = cleanEntryPath(entry.path);
   if (path === "" && entry.type !== "directory") {
-    throw new CairnError("E_LAYER_INVALID", `layer entry ${JSON.stringify(entry.path)} names the root but is a ${entry.type}`);
+    throw new CairnError(
+      "E_LAYER_INVALID",
+      `layer entry ${JSON.stringify(entry.path)} names the root but is a ${entry.type}`,
+    );
   }
   const typeflag = TYPEFLAG[entry.type];
   if (typeflag === undefined) {
-    throw new CairnError("E_LAYER_INVALID", `layer entry ${JSON.stringify(entry.path)} has unknown type ${JSON.stringify(entry.type)}`, {
-      path: entry.path,
-    });
+    throw new CairnError(
+      "E_LAYER_INVALID",
+      `layer entry ${JSON.stringify(entry.path)} has unknown type ${JSON.stringify(entry.type)}`,
+      {
+        path: entry.path,
+      },
+    );
   }
   let mtime = toSeconds(entry.mtime) ?? epoch ?? 0;
   if (epoch !== undefined && mtime > epoch) mtime = epoch;
   let linkname = entry.linkname ?? "";
   if (entry.type === "hardlink") linkname = cleanEntryPath(linkname);
   if ((entry.type === "symlink" || entry.type === "hardlink") && linkname === "") {
-    throw new CairnError("E_LAYER_INVALID", `${entry.type} entry ${JSON.stringify(entry.path)} has no link target`, { path: entry.path });
+    throw new CairnError(
+      "E_LAYER_INVALID",
+      `${entry.type} entry ${JSON.stringify(entry.path)} has no link target`,
+      { path: entry.path },
+    );
   }
   const isDevice = entry.type === "char-device" || entry.type === "block-device";
   return {

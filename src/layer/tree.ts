@@ -95,7 +95,12 @@ export interface EntryContext {
  * const e = await entryFromStat("/src/a.txt", "a.txt", await lstat("/src/a.txt"), {})
  * ```
  */
-export async function entryFromStat(abs: string, rel: string, st: Stats, ctx: EntryContext): Promise<LayerEntry | undefined> {
+export async function entryFromStat(
+  abs: string,
+  rel: string,
+  st: Stats,
+  ctx: EntryContext,
+): Promise<LayerEntry | undefined> {
   const base: LayerEntry = {
     path: rel,
     type: "file",
@@ -108,7 +113,11 @@ export async function entryFromStat(abs: string, rel: string, st: Stats, ctx: En
   if (xattrs) base.xattrs = xattrs;
   if (st.isDirectory()) return { ...base, type: "directory" };
   if (st.isSymbolicLink()) {
-    return { ...base, type: "symlink", linkname: decodeName(await readlink(fsPath(abs), { encoding: "buffer" })) };
+    return {
+      ...base,
+      type: "symlink",
+      linkname: decodeName(await readlink(fsPath(abs), { encoding: "buffer" })),
+    };
   }
   if (st.isFile()) {
     const prior = ctx.links?.claim(st, rel);
@@ -117,7 +126,12 @@ export async function entryFromStat(abs: string, rel: string, st: Stats, ctx: En
   }
   if (st.isCharacterDevice() || st.isBlockDevice()) {
     const { major, minor } = deviceNumbers(st.rdev);
-    return { ...base, type: st.isCharacterDevice() ? "char-device" : "block-device", devmajor: major, devminor: minor };
+    return {
+      ...base,
+      type: st.isCharacterDevice() ? "char-device" : "block-device",
+      devmajor: major,
+      devminor: minor,
+    };
   }
   if (st.isFIFO()) return { ...base, type: "fifo" };
   ctx.onWarning?.({

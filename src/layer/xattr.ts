@@ -69,12 +69,19 @@ function escapeOctal(b: Buffer): string {
  */
 export async function readTreeXattrs(root: string): Promise<Map<string, Xattrs>> {
   if (!xattrTools().getfattr) {
-    throw new CairnError("E_IO", "reading extended attributes needs getfattr (Debian package attr), which is not installed");
+    throw new CairnError(
+      "E_IO",
+      "reading extended attributes needs getfattr (Debian package attr), which is not installed",
+    );
   }
   const rootBytes = encodeName(root.replace(/\/+$/, ""));
-  const child = spawn("getfattr", ["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", "--", root], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    "getfattr",
+    ["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", "--", root],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const out = new Map<string, Xattrs>();
   let current: Xattrs | undefined;
   let rest = Buffer.alloc(0);
@@ -92,7 +99,9 @@ export async function readTreeXattrs(root: string): Promise<Map<string, Xattrs>>
     if (!current || eq <= 0) return;
     const name = unescapeOctal(l.subarray(0, eq)).toString("utf8");
     const v = l.subarray(eq + 1).toString("latin1");
-    current[name] = v.startsWith("0x") ? Buffer.from(v.slice(2), "hex") : Buffer.from(v.replace(/^"|"$/g, ""), "utf8");
+    current[name] = v.startsWith("0x")
+      ? Buffer.from(v.slice(2), "hex")
+      : Buffer.from(v.replace(/^"|"$/g, ""), "utf8");
   };
   child.stdout.on("data", (chunk: Buffer) => {
     let buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
@@ -115,7 +124,9 @@ export async function readTreeXattrs(root: string): Promise<Map<string, Xattrs>>
   if (rest.length) line(rest);
   // getfattr exits 1 when some file had no xattr support; the dump is still complete.
   if (code !== 0 && code !== 1) {
-    throw new CairnError("E_IO", `getfattr failed on ${root} (exit ${code}): ${stderr.trim()}`, { path: root });
+    throw new CairnError("E_IO", `getfattr failed on ${root} (exit ${code}): ${stderr.trim()}`, {
+      path: root,
+    });
   }
   return out;
 }
@@ -146,7 +157,10 @@ export function writeXattrs(items: XattrAssignment[]): string {
     }
     parts.push("");
   }
-  const r = spawnSync("setfattr", ["-h", "--restore=-"], { input: `${parts.join("\n")}\n`, maxBuffer: 16 * 1024 * 1024 });
+  const r = spawnSync("setfattr", ["-h", "--restore=-"], {
+    input: `${parts.join("\n")}\n`,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   if (r.error) return r.error.message;
   return r.status === 0 ? "" : (r.stderr?.toString() || `setfattr exited with ${r.status}`).trim();
 }

@@ -136,7 +136,10 @@ export async function readAuthFile(file: string): Promise<AuthFile | undefined> 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    throw new CairnError("E_IO", `cannot read the auth file ${file}: ${(err as Error).message}`, { path: file, cause: err });
+    throw new CairnError("E_IO", `cannot read the auth file ${file}: ${(err as Error).message}`, {
+      path: file,
+      cause: err,
+    });
   }
   if (text.trim() === "") return {};
   let value: unknown;

@@ -49,7 +49,8 @@ export function clearTokenCache(): void {
 
 /** The {@link CredentialProvider} an {@link AuthOption} stands for. */
 export function credentialProvider(auth: AuthOption | undefined): CredentialProvider {
-  if (auth === undefined) return (registry, repository) => findCredentials(registry, repository ? { repository } : {});
+  if (auth === undefined)
+    return (registry, repository) => findCredentials(registry, repository ? { repository } : {});
   if (auth === "anonymous") return async () => undefined;
   if (typeof auth === "function") return auth;
   return async () => auth;
@@ -143,12 +144,21 @@ export class Authenticator {
     if (!authorization?.startsWith("Bearer ")) return;
     const token = authorization.slice("Bearer ".length);
     const list = sharedTokens.get(this.cacheKey());
-    if (list) sharedTokens.set(this.cacheKey(), list.filter((t) => t.token !== token));
+    if (list)
+      sharedTokens.set(
+        this.cacheKey(),
+        list.filter((t) => t.token !== token),
+      );
   }
 
   private cacheKey(): string {
     const c = this.challenge;
-    return JSON.stringify([this.options.registry, c?.params["realm"], c?.params["service"], this.fingerprint]);
+    return JSON.stringify([
+      this.options.registry,
+      c?.params["realm"],
+      c?.params["service"],
+      this.fingerprint,
+    ]);
   }
 
   private fingerprint = "";
@@ -158,7 +168,9 @@ export class Authenticator {
     this.fingerprint = creds ? createHash("sha256").update(JSON.stringify(creds)).digest("hex") : "anonymous";
     const key = this.cacheKey();
     const now = Date.now();
-    const cached = (sharedTokens.get(key) ?? []).find((t) => t.expiresAt > now && scopesCover(t.scopes, scopes));
+    const cached = (sharedTokens.get(key) ?? []).find(
+      (t) => t.expiresAt > now && scopesCover(t.scopes, scopes),
+    );
     if (cached) return cached;
     const flightKey = `${key} ${scopes.join(" ")}`;
     let p = this.inflight.get(flightKey);
@@ -192,12 +204,16 @@ export class Authenticator {
   private realmUrl(): URL {
     const realm = this.challenge?.params["realm"];
     const registry = this.options.registry;
-    if (!realm) throw new CairnError("E_AUTH", `registry ${registry} asked for a Bearer token without naming a realm`);
+    if (!realm)
+      throw new CairnError("E_AUTH", `registry ${registry} asked for a Bearer token without naming a realm`);
     let url: URL;
     try {
       url = new URL(realm);
     } catch {
-      throw new CairnError("E_AUTH", `registry ${registry} named a token realm that is not a URL: ${JSON.stringify(realm)}`);
+      throw new CairnError(
+        "E_AUTH",
+        `registry ${registry} named a token realm that is not a URL: ${JSON.stringify(realm)}`,
+      );
     }
     if (url.protocol !== "https:" && url.protocol !== "http:") {
       throw new CairnError("E_AUTH", `registry ${registry} named a token realm with scheme ${url.protocol}`);
@@ -246,7 +262,9 @@ export class Authenticator {
       res = await this.options.http.send({
         method: "GET",
         url,
-        ...(password ? { authorization: { origin: url.origin, value: basicAuth(password.username, password.password) } } : {}),
+        ...(password
+          ? { authorization: { origin: url.origin, value: basicAuth(password.username, password.password) } }
+          : {}),
         ...(signal ? { signal } : {}),
       });
     }
@@ -262,7 +280,14 @@ export class Authenticator {
           { details: { registry: this.options.registry, scopes, status: res.status } },
         );
       }
-      throw httpError({ status: res.status, method: "GET", url, registry: this.options.registry, body, what: "token request" });
+      throw httpError({
+        status: res.status,
+        method: "GET",
+        url,
+        registry: this.options.registry,
+        body,
+        what: "token request",
+      });
     }
     return parseTokenResponse(await readLimited(res), scopes, started, this.options.registry);
   }
@@ -291,12 +316,20 @@ async function readLimited(res: HttpResponse): Promise<string> {
  * parseTokenResponse('{"token":"t","expires_in":300}', ["repository:a:pull"], Date.now(), "r").token // "t"
  * ```
  */
-export function parseTokenResponse(text: string, scopes: string[], started: number, registry: string): CachedToken {
+export function parseTokenResponse(
+  text: string,
+  scopes: string[],
+  started: number,
+  registry: string,
+): CachedToken {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
-    throw new CairnError("E_AUTH", `the token server of registry ${registry} answered something that is not JSON`);
+    throw new CairnError(
+      "E_AUTH",
+      `the token server of registry ${registry} answered something that is not JSON`,
+    );
   }
   const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
   const token = typeof o["access_token"] === "string" && o["access_token"] ? o["access_token"] : o["token"];

@@ -13,7 +13,11 @@ import { backoffDelay, isRetryableNetworkError, type RetryPolicy, sleep } from "
  * Fetches a blob from `offset` (with `Range` when above 0, and `If-Range` with the validator
  * of the first answer); resolves with a 200 or 206 answer, or throws.
  */
-export type BlobFetcher = (offset: number, ifRange: string | undefined, signal?: AbortSignal) => Promise<HttpResponse>;
+export type BlobFetcher = (
+  offset: number,
+  ifRange: string | undefined,
+  signal?: AbortSignal,
+) => Promise<HttpResponse>;
 
 /** Options for {@link resumableBlobStream}. */
 export interface ResumableBlobOptions {
@@ -43,7 +47,11 @@ function strongValidator(res: HttpResponse): string | undefined {
  * const stream = resumableBlobStream((offset, ifRange, signal) => fetchBlob(offset, ifRange, signal), desc, { policy, where })
  * ```
  */
-export function resumableBlobStream(fetch: BlobFetcher, descriptor: Descriptor, options: ResumableBlobOptions): Readable {
+export function resumableBlobStream(
+  fetch: BlobFetcher,
+  descriptor: Descriptor,
+  options: ResumableBlobOptions,
+): Readable {
   const chunks = resumableChunks(fetch, descriptor, options);
   const source =
     options.verify === false
@@ -99,14 +107,23 @@ async function* resumableChunks(
       }
       if (offset >= total) {
         if (options.onProgress) {
-          options.onProgress({ direction: "pull", digest: descriptor.digest, done: offset, total, status: "done" });
+          options.onProgress({
+            direction: "pull",
+            digest: descriptor.digest,
+            done: offset,
+            total,
+            status: "done",
+          });
         }
         return;
       }
       // the body ended short without an error: resume like after a reset
-      throw Object.assign(new Error(`body ended at ${offset} of ${total} bytes`), { code: "ERR_STREAM_PREMATURE_CLOSE" });
+      throw Object.assign(new Error(`body ended at ${offset} of ${total} bytes`), {
+        code: "ERR_STREAM_PREMATURE_CLOSE",
+      });
     } catch (err) {
-      if (signal?.aborted || isAbortError(err)) throw abortedError(`download of ${options.where}`, signal?.reason ?? err);
+      if (signal?.aborted || isAbortError(err))
+        throw abortedError(`download of ${options.where}`, signal?.reason ?? err);
       if (!isRetryableNetworkError(err) || failures >= policy.retries) {
         if (err instanceof CairnError) throw err;
         throw new CairnError(

@@ -13,7 +13,7 @@ import {
   parseManifest,
 } from "../manifest/index.js";
 import type { Reference } from "../reference/index.js";
-import { type AuthOption, Authenticator, credentialProvider } from "./auth.js";
+import { Authenticator, type AuthOption, credentialProvider } from "./auth.js";
 import { resumableBlobStream } from "./blob-read.js";
 import { abortedError, displayUrl, httpError, isAbortError, readErrorText } from "./errors.js";
 import { bareContentType, headerValue, headerValues, nextLink } from "./headers.js";
@@ -136,7 +136,10 @@ export async function readBody(res: HttpResponse, max: number, what: string): Pr
     size += (chunk as Buffer).length;
     if (size > max) {
       res.body.destroy();
-      throw new CairnError("E_MANIFEST_TOO_LARGE", `${what} is more than ${max} bytes; cairn reads at most ${max}`);
+      throw new CairnError(
+        "E_MANIFEST_TOO_LARGE",
+        `${what} is more than ${max} bytes; cairn reads at most ${max}`,
+      );
     }
     chunks.push(chunk as Buffer);
   }
@@ -226,7 +229,11 @@ export class RegistryClient {
    */
   withScopes(scopes: readonly string[]): RegistryClient {
     const c = Object.create(RegistryClient.prototype) as RegistryClient;
-    Object.assign(c, { registry: this.registry, shared: this.shared, extraScopes: mergeScopes([...this.extraScopes, ...scopes]) });
+    Object.assign(c, {
+      registry: this.registry,
+      shared: this.shared,
+      extraScopes: mergeScopes([...this.extraScopes, ...scopes]),
+    });
     return c;
   }
 
@@ -256,7 +263,12 @@ export class RegistryClient {
       const url = new URL("v2/", base);
       let res: HttpResponse;
       try {
-        res = await this.shared.http.send({ method: "GET", url, retry: !more, ...(signal ? { signal } : {}) });
+        res = await this.shared.http.send({
+          method: "GET",
+          url,
+          retry: !more,
+          ...(signal ? { signal } : {}),
+        });
       } catch (err) {
         if (!more || isAbortError(err)) throw err;
         lastError = err;
@@ -266,7 +278,15 @@ export class RegistryClient {
       if (res.status === 401) this.shared.auth.learn(res.headers["www-authenticate"]);
       else if (res.status === 400 && scheme === "http" && more) continue;
       else if (res.status !== 200 && res.status !== 403) {
-        throw httpError({ status: res.status, method: "GET", url, registry: this.registry, body: text, what: "registry check", code: "E_REGISTRY" });
+        throw httpError({
+          status: res.status,
+          method: "GET",
+          url,
+          registry: this.registry,
+          body: text,
+          what: "registry check",
+          code: "E_REGISTRY",
+        });
       }
       this.shared.auth.plainHttpRegistry = scheme === "http";
       return base;
@@ -310,21 +330,39 @@ export class RegistryClient {
           continue;
         }
       }
-      if (res.status === 401 || res.status === 403) throw await this.authFailure(res, r.method, scopes, value !== undefined);
+      if (res.status === 401 || res.status === 403)
+        throw await this.authFailure(res, r.method, scopes, value !== undefined);
       return res;
     }
   }
 
-  private async authFailure(res: HttpResponse, method: string, scopes: string[], sentAuth: boolean): Promise<CairnError> {
+  private async authFailure(
+    res: HttpResponse,
+    method: string,
+    scopes: string[],
+    sentAuth: boolean,
+  ): Promise<CairnError> {
     const body = await readErrorText(res.body);
-    const base = httpError({ status: res.status, method, url: res.url, registry: this.registry, body, code: "E_AUTH" });
+    const base = httpError({
+      status: res.status,
+      method,
+      url: res.url,
+      registry: this.registry,
+      body,
+      code: "E_AUTH",
+    });
     const hint = sentAuth
       ? `the credentials do not grant scope ${scopes.join(" ") || "(none)"}`
       : `no credentials were sent; log in with \`cairn login ${this.registry}\``;
     return new CairnError("E_AUTH", `${base.message} (${hint})`, { details: { ...base.details, scopes } });
   }
 
-  private async expect(res: HttpResponse, ok: readonly number[], method: string, what: string): Promise<HttpResponse> {
+  private async expect(
+    res: HttpResponse,
+    ok: readonly number[],
+    method: string,
+    what: string,
+  ): Promise<HttpResponse> {
     if (ok.includes(res.status)) return res;
     throw httpError({
       status: res.status,
@@ -368,8 +406,13 @@ export class RegistryClient {
     const said = headerValue(res.headers, "docker-content-digest");
     const source = displayUrl(res.url);
     if (isDigest(reference)) verifyBytes(bytes, { digest: reference, source });
-    if (said !== undefined && isDigest(said)) verifyBytes(bytes, { digest: said, source: `${source} (Docker-Content-Digest)` });
-    const digest = isDigest(reference) ? reference : said !== undefined && isDigest(said) ? said : digestBytes(bytes);
+    if (said !== undefined && isDigest(said))
+      verifyBytes(bytes, { digest: said, source: `${source} (Docker-Content-Digest)` });
+    const digest = isDigest(reference)
+      ? reference
+      : said !== undefined && isDigest(said)
+        ? said
+        : digestBytes(bytes);
     const mediaType = manifestMediaType(bareContentType(headerValue(res.headers, "content-type")), bytes);
     return { bytes, mediaType, digest, size: bytes.length };
   }
@@ -383,7 +426,11 @@ export class RegistryClient {
    * const info = await client.headManifest("acme/app", "latest");
    * ```
    */
-  async headManifest(repo: string, reference: string, options: CallOptions = {}): Promise<ManifestInfo | undefined> {
+  async headManifest(
+    repo: string,
+    reference: string,
+    options: CallOptions = {},
+  ): Promise<ManifestInfo | undefined> {
     const res = await this.request({
       method: "HEAD",
       path: `v2/${repo}/manifests/${reference}`,
@@ -399,7 +446,10 @@ export class RegistryClient {
     const type = bareContentType(headerValue(res.headers, "content-type"));
     if (said !== undefined && isDigest(said) && Number.isSafeInteger(size) && type && manifestKindOf(type)) {
       if (isDigest(reference) && said !== reference) {
-        throw new CairnError("E_DIGEST_MISMATCH", `registry ${this.registry} answered HEAD ${repo}@${reference} with digest ${said}`);
+        throw new CairnError(
+          "E_DIGEST_MISMATCH",
+          `registry ${this.registry} answered HEAD ${repo}@${reference} with digest ${said}`,
+        );
       }
       return { digest: said, size, mediaType: type };
     }
@@ -445,9 +495,13 @@ export class RegistryClient {
     if (said !== undefined && isDigest(said)) {
       const ours = digestBytes(bytes, digestAlgorithm(said));
       if (ours !== said) {
-        throw new CairnError("E_DIGEST_MISMATCH", `${what}: the registry stored it as ${said}, its bytes are ${ours}`, {
-          details: { expected: ours, actual: said },
-        });
+        throw new CairnError(
+          "E_DIGEST_MISMATCH",
+          `${what}: the registry stored it as ${said}, its bytes are ${ours}`,
+          {
+            details: { expected: ours, actual: said },
+          },
+        );
       }
     }
     const subject = headerValue(res.headers, "oci-subject");
@@ -482,7 +536,11 @@ export class RegistryClient {
    * if (await client.headBlob("acme/app", digest)) console.log("already there");
    * ```
    */
-  async headBlob(repo: string, digest: string, options: CallOptions = {}): Promise<{ size: number } | undefined> {
+  async headBlob(
+    repo: string,
+    digest: string,
+    options: CallOptions = {},
+  ): Promise<{ size: number } | undefined> {
     const res = await this.request({
       method: "HEAD",
       path: `v2/${repo}/blobs/${digest}`,
@@ -508,7 +566,11 @@ export class RegistryClient {
    */
   async openBlob(repo: string, descriptor: Descriptor, options: OpenBlobOptions = {}): Promise<Readable> {
     const where = `blob ${descriptor.digest} of ${this.registry}/${repo}`;
-    const fetch = async (offset: number, ifRange: string | undefined, signal?: AbortSignal): Promise<HttpResponse> => {
+    const fetch = async (
+      offset: number,
+      ifRange: string | undefined,
+      signal?: AbortSignal,
+    ): Promise<HttpResponse> => {
       const headers: Record<string, string> = {};
       if (offset > 0) {
         headers["range"] = `bytes=${offset}-`;
@@ -557,16 +619,25 @@ export class RegistryClient {
    * const config = await client.readBlob("acme/app", manifest.config, 8 << 20);
    * ```
    */
-  async readBlob(repo: string, descriptor: Descriptor, maxBytes: number, options: OpenBlobOptions = {}): Promise<Uint8Array> {
+  async readBlob(
+    repo: string,
+    descriptor: Descriptor,
+    maxBytes: number,
+    options: OpenBlobOptions = {},
+  ): Promise<Uint8Array> {
     if (descriptor.size > maxBytes) {
-      throw new CairnError("E_SIZE_LIMIT", `blob ${descriptor.digest} is ${descriptor.size} bytes; at most ${maxBytes} are read into memory`);
+      throw new CairnError(
+        "E_SIZE_LIMIT",
+        `blob ${descriptor.digest} is ${descriptor.size} bytes; at most ${maxBytes} are read into memory`,
+      );
     }
     const stream = await this.openBlob(repo, descriptor, options);
     const chunks: Buffer[] = [];
     try {
       for await (const chunk of stream) chunks.push(chunk as Buffer);
     } catch (err) {
-      if (options.signal?.aborted) throw abortedError(`download of ${descriptor.digest}`, options.signal.reason);
+      if (options.signal?.aborted)
+        throw abortedError(`download of ${descriptor.digest}`, options.signal.reason);
       throw err;
     }
     const out = Buffer.concat(chunks);
@@ -620,9 +691,17 @@ export class RegistryClient {
     for (let page = 0; url && page < MAX_PAGES; page++) {
       if (seen.has(url.href)) return;
       seen.add(url.href);
-      const what = key === "tags" ? `tags of ${this.registry}/${path.split("/").slice(1, -2).join("/")}` : `catalog of ${this.registry}`;
+      const what =
+        key === "tags"
+          ? `tags of ${this.registry}/${path.split("/").slice(1, -2).join("/")}`
+          : `catalog of ${this.registry}`;
       const res = await this.expect(
-        await this.request({ method: "GET", url, scopes: [scope], ...(options.signal ? { signal: options.signal } : {}) }),
+        await this.request({
+          method: "GET",
+          url,
+          scopes: [scope],
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
         [200],
         "GET",
         what,
@@ -634,7 +713,11 @@ export class RegistryClient {
       } catch {
         throw new CairnError("E_REGISTRY", `${what}: the registry answered something that is not JSON`);
       }
-      if (list !== null && list !== undefined && (!Array.isArray(list) || list.some((t) => typeof t !== "string"))) {
+      if (
+        list !== null &&
+        list !== undefined &&
+        (!Array.isArray(list) || list.some((t) => typeof t !== "string"))
+      ) {
         throw new CairnError("E_REGISTRY", `${what}: expected "${key}" to be a list of strings`);
       }
       yield (list ?? []) as string[];
@@ -688,7 +771,11 @@ export class RegistryClient {
    * const { manifests } = await client.referrers("acme/app", digest, { artifactType: "application/vnd.example.sbom" });
    * ```
    */
-  async referrers(repo: string, digest: string, options: CallOptions & { artifactType?: string } = {}): Promise<Referrers> {
+  async referrers(
+    repo: string,
+    digest: string,
+    options: CallOptions & { artifactType?: string } = {},
+  ): Promise<Referrers> {
     const what = `referrers of ${this.registry}/${repo}@${digest}`;
     const query = options.artifactType ? `?artifactType=${encodeURIComponent(options.artifactType)}` : "";
     const res = await this.request({
@@ -703,7 +790,9 @@ export class RegistryClient {
     if (res.status === 200) {
       const bytes = await readBody(res, MAX_MANIFEST_BYTES, what);
       const index = parseIndex(bytes, what);
-      const applied = headerValues(res.headers, "oci-filters-applied").some((v) => /(^|,)\s*artifactType\s*(,|$)/.test(v));
+      const applied = headerValues(res.headers, "oci-filters-applied").some((v) =>
+        /(^|,)\s*artifactType\s*(,|$)/.test(v),
+      );
       return { manifests: filter(index.manifests, applied), source: "api" };
     }
     if (res.status !== 404) await this.expect(res, [200], "GET", what);
@@ -720,11 +809,15 @@ export class RegistryClient {
 
 function parseIndex(bytes: Uint8Array, what: string): OciIndex {
   const parsed = parseManifest(bytes, MediaType.ociIndex);
-  if (parsed.kind !== "oci-index") throw new CairnError("E_MANIFEST_INVALID", `${what}: expected an OCI image index`);
+  if (parsed.kind !== "oci-index")
+    throw new CairnError("E_MANIFEST_INVALID", `${what}: expected an OCI image index`);
   return parsed.value;
 }
 
-async function collect(pages: AsyncGenerator<string[], void, undefined>, limit: number | undefined): Promise<string[]> {
+async function collect(
+  pages: AsyncGenerator<string[], void, undefined>,
+  limit: number | undefined,
+): Promise<string[]> {
   const out: string[] = [];
   for await (const page of pages) {
     out.push(...page);

@@ -48,17 +48,27 @@ export function runCredentialHelper(
   options: CredentialHelperOptions = {},
 ): Promise<{ stdout: string; notFound: boolean }> {
   if (!isHelperName(name)) {
-    return Promise.reject(new CairnError("E_AUTH", `refusing to run credential helper ${JSON.stringify(name)}: not a plain name`));
+    return Promise.reject(
+      new CairnError("E_AUTH", `refusing to run credential helper ${JSON.stringify(name)}: not a plain name`),
+    );
   }
   const program = `docker-credential-${name}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(program, [action], { env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(program, [action], {
+      env: options.env ?? process.env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let size = 0;
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new CairnError("E_AUTH", `${program} ${action} did not answer within ${options.timeoutMs ?? 60_000} ms`));
+      reject(
+        new CairnError(
+          "E_AUTH",
+          `${program} ${action} did not answer within ${options.timeoutMs ?? 60_000} ms`,
+        ),
+      );
     }, options.timeoutMs ?? 60_000);
     const collect = (into: Buffer[]) => (b: Buffer) => {
       size += b.length;
@@ -86,7 +96,10 @@ export function runCredentialHelper(
         return;
       }
       reject(
-        new CairnError("E_AUTH", `credential helper ${program} ${action} failed (exit ${code}): ${said.slice(0, 300)}`),
+        new CairnError(
+          "E_AUTH",
+          `credential helper ${program} ${action} failed (exit ${code}): ${said.slice(0, 300)}`,
+        ),
       );
     });
     child.stdin.end(input);
@@ -115,8 +128,16 @@ export async function helperGet(
     throw new CairnError("E_AUTH", `docker-credential-${name} get answered something that is not JSON`);
   }
   const v = value as Partial<Record<string, unknown>>;
-  if (typeof v !== "object" || v === null || typeof v["Username"] !== "string" || typeof v["Secret"] !== "string") {
-    throw new CairnError("E_AUTH", `docker-credential-${name} get answered JSON without string Username and Secret`);
+  if (
+    typeof v !== "object" ||
+    v === null ||
+    typeof v["Username"] !== "string" ||
+    typeof v["Secret"] !== "string"
+  ) {
+    throw new CairnError(
+      "E_AUTH",
+      `docker-credential-${name} get answered JSON without string Username and Secret`,
+    );
   }
   if (v["Secret"] === "") return undefined;
   return { Username: v["Username"], Secret: v["Secret"] };
@@ -148,6 +169,10 @@ export async function helperStore(
  * await helperErase("pass", "ghcr.io")
  * ```
  */
-export async function helperErase(name: string, serverUrl: string, options: CredentialHelperOptions = {}): Promise<void> {
+export async function helperErase(
+  name: string,
+  serverUrl: string,
+  options: CredentialHelperOptions = {},
+): Promise<void> {
   await runCredentialHelper(name, "erase", serverUrl, options);
 }

@@ -95,7 +95,9 @@ export function decodeAuthEntry(entry: AuthEntry, where = "auth entry"): Credent
     return { registryToken: entry.registrytoken };
   }
   if (typeof entry.identitytoken === "string" && entry.identitytoken !== "") {
-    return username ? { username, identityToken: entry.identitytoken } : { identityToken: entry.identitytoken };
+    return username
+      ? { username, identityToken: entry.identitytoken }
+      : { identityToken: entry.identitytoken };
   }
   if (username === "" && password === "") return undefined;
   return { username, password };
@@ -189,7 +191,8 @@ export async function saveLogin(
   const content: AuthFile = (await readAuthFile(file)) ?? {};
   const key = authKeyFor(registry);
   const auths: Record<string, AuthEntry> = { ...(content.auths ?? {}) };
-  for (const k of Object.keys(auths)) if (k !== key && normalizeAuthKey(k) === normalizeAuthKey(key)) delete auths[k];
+  for (const k of Object.keys(auths))
+    if (k !== key && normalizeAuthKey(k) === normalizeAuthKey(key)) delete auths[k];
   const helper = findKeyed(content.credHelpers, registry)?.value ?? content.credsStore;
   if ("registryToken" in credentials) {
     auths[key] = { registrytoken: credentials.registryToken };
@@ -214,7 +217,11 @@ export async function saveLogin(
     auths[key] = { auth: Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64") };
   }
   await writeAuthFile(file, { ...content, auths });
-  return { file, key, ...(typeof helper === "string" && helper !== "" && !("registryToken" in credentials) ? { helper } : {}) };
+  return {
+    file,
+    key,
+    ...(typeof helper === "string" && helper !== "" && !("registryToken" in credentials) ? { helper } : {}),
+  };
 }
 
 /**

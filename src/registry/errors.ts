@@ -110,7 +110,8 @@ export interface HttpFailure {
 export function httpError(f: HttpFailure): CairnError {
   const errors = f.body === undefined ? [] : parseErrorBody(f.body);
   const code: CairnErrorCode =
-    f.code ?? (f.status === 404 ? "E_NOT_FOUND" : f.status === 401 || f.status === 403 ? "E_AUTH" : "E_REGISTRY");
+    f.code ??
+    (f.status === 404 ? "E_NOT_FOUND" : f.status === 401 || f.status === 403 ? "E_AUTH" : "E_REGISTRY");
   const registrySays = errors.length > 0 ? `: ${describeErrors(errors)}` : plainBody(f.body);
   const subject = f.what ? `${f.what}: ` : "";
   const message =

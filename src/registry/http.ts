@@ -113,7 +113,8 @@ export class HttpClient {
       try {
         res = await this.follow(req);
       } catch (err) {
-        if (req.signal?.aborted || isAbortError(err)) throw abortedError(`${req.method} ${displayUrl(req.url)}`, err);
+        if (req.signal?.aborted || isAbortError(err))
+          throw abortedError(`${req.method} ${displayUrl(req.url)}`, err);
         if (canRetry && attempt < this.policy.retries && isRetryableNetworkError(err)) {
           await this.wait(attempt, backoffDelay(attempt, this.policy), errorName(err), req);
           continue;
@@ -144,11 +145,17 @@ export class HttpClient {
       if (!follow || !REDIRECTS.has(res.status) || location === undefined) return res;
       res.body.destroy();
       if (hops >= MAX_REDIRECTS) {
-        throw new CairnError("E_REGISTRY", `more than ${MAX_REDIRECTS} redirects from ${displayUrl(req.url)}`);
+        throw new CairnError(
+          "E_REGISTRY",
+          `more than ${MAX_REDIRECTS} redirects from ${displayUrl(req.url)}`,
+        );
       }
       url = new URL(location, url);
       if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new CairnError("E_REGISTRY", `${displayUrl(req.url)} redirected to an unsupported URL scheme ${url.protocol}`);
+        throw new CairnError(
+          "E_REGISTRY",
+          `${displayUrl(req.url)} redirected to an unsupported URL scheme ${url.protocol}`,
+        );
       }
       if (res.status === 303 && method !== "HEAD") {
         method = "GET";
@@ -157,9 +164,15 @@ export class HttpClient {
     }
   }
 
-  private async once(req: HttpRequest, method: HttpMethod, url: URL, body: RequestBody | undefined): Promise<HttpResponse> {
+  private async once(
+    req: HttpRequest,
+    method: HttpMethod,
+    url: URL,
+    body: RequestBody | undefined,
+  ): Promise<HttpResponse> {
     const headers: Record<string, string> = { "user-agent": this.userAgent, ...req.headers };
-    if (req.authorization && req.authorization.origin === url.origin) headers["authorization"] = req.authorization.value;
+    if (req.authorization && req.authorization.origin === url.origin)
+      headers["authorization"] = req.authorization.value;
     const payload = typeof body === "function" ? await body() : body;
     try {
       const res = await this.dispatcher(url).request({
@@ -192,8 +205,12 @@ function unreachable(req: HttpRequest, err: unknown): CairnError {
   if (err instanceof CairnError) return err;
   const cause = (err as { cause?: { message?: string } }).cause;
   const why = `${errorName(err)}${cause?.message ? ` (${cause.message})` : ""}`;
-  return new CairnError("E_REGISTRY", `cannot reach ${req.url.host}: ${req.method} ${displayUrl(req.url)} failed: ${why}`, {
-    cause: err,
-    details: { url: displayUrl(req.url) },
-  });
+  return new CairnError(
+    "E_REGISTRY",
+    `cannot reach ${req.url.host}: ${req.method} ${displayUrl(req.url)} failed: ${why}`,
+    {
+      cause: err,
+      details: { url: displayUrl(req.url) },
+    },
+  );
 }

@@ -121,7 +121,11 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
  * backoffDelay(3, retryPolicy(), () => 0) // 2000
  * ```
  */
-export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): number {
   const base = Math.min(policy.maxDelayMs, policy.minDelayMs * 2 ** Math.min(attempt, 30));
   return Math.round(base * (1 - 0.25 * random()));
 }

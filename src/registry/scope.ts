@@ -18,7 +18,13 @@ function splitScope(scope: string): { resource: string; actions: string[] } | un
   const first = scope.indexOf(":");
   const last = scope.lastIndexOf(":");
   if (first < 0 || last === first) return undefined;
-  return { resource: scope.slice(0, last), actions: scope.slice(last + 1).split(",").filter(Boolean) };
+  return {
+    resource: scope.slice(0, last),
+    actions: scope
+      .slice(last + 1)
+      .split(",")
+      .filter(Boolean),
+  };
 }
 
 /**

@@ -102,7 +102,10 @@ export function tlsDispatcher(o: RegistryTlsOptions = {}): Dispatcher {
   const cert = o.cert ?? (o.certFile ? readPem(o.certFile, "client certificate") : undefined);
   const key = o.key ?? (o.keyFile ? readPem(o.keyFile, "client key") : undefined);
   if ((cert === undefined) !== (key === undefined)) {
-    throw new CairnError("E_USAGE", "a client certificate needs both certFile (or cert) and keyFile (or key)");
+    throw new CairnError(
+      "E_USAGE",
+      "a client certificate needs both certFile (or cert) and keyFile (or key)",
+    );
   }
   const cacheKey = JSON.stringify([ca ?? null, cert ?? null, key ?? null, Boolean(o.insecure)]);
   let agent = agents.get(cacheKey);

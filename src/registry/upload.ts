@@ -69,16 +69,35 @@ export function withDigest(location: URL, digest: string): URL {
 
 function locationOf(res: HttpResponse, what: string, registry: string): URL {
   const location = headerValue(res.headers, "location");
-  if (!location) throw new CairnError("E_REGISTRY", `registry ${registry} answered ${res.status} to ${what} without a Location`);
+  if (!location)
+    throw new CairnError(
+      "E_REGISTRY",
+      `registry ${registry} answered ${res.status} to ${what} without a Location`,
+    );
   try {
     return new URL(location, res.url);
   } catch {
-    throw new CairnError("E_REGISTRY", `registry ${registry} answered ${what} with an unusable Location ${JSON.stringify(location)}`);
+    throw new CairnError(
+      "E_REGISTRY",
+      `registry ${registry} answered ${what} with an unusable Location ${JSON.stringify(location)}`,
+    );
   }
 }
 
-async function failure(res: HttpResponse, method: string, registry: string, what: string): Promise<CairnError> {
-  return httpError({ status: res.status, method, url: res.url, registry, body: await readErrorText(res.body), what });
+async function failure(
+  res: HttpResponse,
+  method: string,
+  registry: string,
+  what: string,
+): Promise<CairnError> {
+  return httpError({
+    status: res.status,
+    method,
+    url: res.url,
+    registry,
+    body: await readErrorText(res.body),
+    what,
+  });
 }
 
 function pushScopes(repo: string): string[] {
@@ -126,7 +145,11 @@ function sessionOf(res: HttpResponse, registry: string, repo: string): Session {
   };
 }
 
-async function startSession(client: RegistryClient, repo: string, signal: AbortSignal | undefined): Promise<Session> {
+async function startSession(
+  client: RegistryClient,
+  repo: string,
+  signal: AbortSignal | undefined,
+): Promise<Session> {
   const res = await client.request({
     method: "POST",
     path: `v2/${repo}/blobs/uploads/`,
@@ -139,7 +162,12 @@ async function startSession(client: RegistryClient, repo: string, signal: AbortS
 }
 
 /** Checks the answer to the final `PUT` of an upload. */
-async function checkCommitted(res: HttpResponse, d: Descriptor, registry: string, repo: string): Promise<void> {
+async function checkCommitted(
+  res: HttpResponse,
+  d: Descriptor,
+  registry: string,
+  repo: string,
+): Promise<void> {
   if (res.status !== 201 && res.status !== 204 && res.status !== 200) {
     throw await failure(res, "PUT", registry, `upload of blob ${d.digest} to ${repo}`);
   }
@@ -154,7 +182,13 @@ async function checkCommitted(res: HttpResponse, d: Descriptor, registry: string
   }
 }
 
-async function putWhole(client: RegistryClient, repo: string, session: Session, src: UploadSource, o: UploadOptions): Promise<void> {
+async function putWhole(
+  client: RegistryClient,
+  repo: string,
+  session: Session,
+  src: UploadSource,
+  o: UploadOptions,
+): Promise<void> {
   const d = src.descriptor;
   const report = progressReporter(o.onProgress, "push", d.digest, d.size);
   const res = await client.request({
@@ -236,9 +270,11 @@ async function uploadStatus(
     scopes: pushScopes(repo),
     ...(signal ? { signal } : {}),
   });
-  if (res.status !== 204 && res.status !== 200) throw await failure(res, "GET", client.registry, `status of an upload to ${repo}`);
+  if (res.status !== 204 && res.status !== 200)
+    throw await failure(res, "GET", client.registry, `status of an upload to ${repo}`);
   res.body.destroy();
-  if (headerValue(res.headers, "location")) session.location = locationOf(res, "GET upload status", client.registry);
+  if (headerValue(res.headers, "location"))
+    session.location = locationOf(res, "GET upload status", client.registry);
   const range = parseUploadRange(headerValue(res.headers, "range"));
   if (!range) return 0;
   // "0-0" is what registries send both for nothing and for one byte
@@ -265,7 +301,10 @@ async function putChunked(
     while (offset < d.size) {
       const chunk = await reader.read(Math.min(chunkSize, d.size - offset));
       if (chunk.length === 0) {
-        throw new CairnError("E_SIZE_MISMATCH", `blob ${d.digest} ended after ${offset} bytes; its descriptor says ${d.size}`);
+        throw new CairnError(
+          "E_SIZE_MISMATCH",
+          `blob ${d.digest} ended after ${offset} bytes; its descriptor says ${d.size}`,
+        );
       }
       let accepted = false;
       let problem: unknown;
@@ -285,7 +324,8 @@ async function putChunked(
         });
         if (res.status === 202) {
           res.body.destroy();
-          if (headerValue(res.headers, "location")) session.location = locationOf(res, "PATCH", client.registry);
+          if (headerValue(res.headers, "location"))
+            session.location = locationOf(res, "PATCH", client.registry);
           const range = parseUploadRange(headerValue(res.headers, "range"));
           accepted = !range || range.end === offset + chunk.length - 1;
         } else if (res.status === 416 || isRetryableStatus(res.status)) {
@@ -304,13 +344,24 @@ async function putChunked(
         continue;
       }
       if (failures >= policy.retries) {
-        throw problem ?? new CairnError("E_REGISTRY", `registry ${client.registry} kept disagreeing about the upload of ${d.digest}`);
+        throw (
+          problem ??
+          new CairnError(
+            "E_REGISTRY",
+            `registry ${client.registry} kept disagreeing about the upload of ${d.digest}`,
+          )
+        );
       }
-      if (problem !== undefined && isTransientFailure(problem)) await sleep(backoffDelay(failures, policy), o.signal);
+      if (problem !== undefined && isTransientFailure(problem))
+        await sleep(backoffDelay(failures, policy), o.signal);
       failures++;
       // resynchronise with what the registry has, then read on from there
       const next = await uploadStatus(client, repo, session, offset, o.signal);
-      if (next > d.size) throw new CairnError("E_REGISTRY", `registry ${client.registry} claims ${next} bytes of a ${d.size}-byte blob`);
+      if (next > d.size)
+        throw new CairnError(
+          "E_REGISTRY",
+          `registry ${client.registry} claims ${next} bytes of a ${d.size}-byte blob`,
+        );
       reader.close();
       reader = new ChunkReader(await src.open());
       await reader.skip(next);
@@ -359,7 +410,10 @@ export async function uploadBlob(
   const d = src.descriptor;
   const done = (status: "done" | "exists" | "mounted") =>
     o.onProgress?.({ direction: "push", digest: d.digest, done: d.size, total: d.size, status });
-  if (!o.skipExistsCheck && (await client.headBlob(repo, d.digest, o.signal ? { signal: o.signal } : {})) !== undefined) {
+  if (
+    !o.skipExistsCheck &&
+    (await client.headBlob(repo, d.digest, o.signal ? { signal: o.signal } : {})) !== undefined
+  ) {
     done("exists");
     return "exists";
   }
