@@ -3,6 +3,7 @@
  * notation, applying layers, and a comparable snapshot of a directory tree.
  */
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -119,3 +120,82 @@ export function hasCommand(cmd: string, args = ["--version"]): boolean {
 
 /** True when running as root. */
 export const isRoot = process.getuid?.() === 0;
+
+/** Metadata of every object under `dir` (byte-exact names), for comparing trees made by different tools. */
+export function treeMeta(
+  dir: string,
+  opts: { owners?: boolean; mtimes?: boolean; dirMtimes?: boolean } = {},
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  const owners = opts.owners ?? true;
+  const walk = (relBytes: Buffer) => {
+    const abs = Buffer.concat([Buffer.from(`${dir}/`), relBytes]);
+    for (const name of (fs.readdirSync(abs, { encoding: "buffer" }) as Buffer[]).sort(Buffer.compare)) {
+      const r = relBytes.length ? Buffer.concat([relBytes, Buffer.from("/"), name]) : name;
+      const p = Buffer.concat([Buffer.from(`${dir}/`), r]);
+      const st = fs.lstatSync(p);
+      const key = r.toString("latin1");
+      const own = owners ? ` ${st.uid}:${st.gid}` : "";
+      const mt =
+        (opts.mtimes ?? true) && (!st.isDirectory() || (opts.dirMtimes ?? true)) && !st.isSymbolicLink()
+          ? ` t${Math.floor(st.mtimeMs / 1000)}`
+          : "";
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.isDirectory()) {
+        out[key] = `dir ${mode}${own}${mt}`;
+        walk(r);
+      } else if (st.isSymbolicLink()) {
+        out[key] =
+          `symlink -> ${(fs.readlinkSync(p, { encoding: "buffer" }) as Buffer).toString("latin1")}${own}`;
+      } else if (st.isFile()) {
+        const hash = createHash("sha256").update(fs.readFileSync(p)).digest("hex").slice(0, 16);
+        out[key] = `file ${mode}${own}${mt} ${st.size} ${hash} links=${st.nlink}`;
+      } else if (st.isFIFO()) out[key] = `fifo ${mode}${own}${mt}`;
+      else if (st.isCharacterDevice()) out[key] = `char ${st.rdev} ${mode}${own}`;
+      else if (st.isBlockDevice()) out[key] = `block ${st.rdev} ${mode}${own}`;
+      else out[key] = "other";
+    }
+  };
+  walk(Buffer.alloc(0));
+  return out;
+}
+
+/** Builds a tree holding every kind of object a layer can carry. */
+export function buildRichTree(dir: string): void {
+  const p = (r: string) => path.join(dir, r);
+  fs.mkdirSync(p("etc/ssl"), { recursive: true });
+  fs.writeFileSync(p("etc/hostname"), "cairn\n");
+  fs.writeFileSync(p("etc/ssl/cert.pem"), Buffer.alloc(200_000, 7));
+  fs.mkdirSync(p("usr/bin"), { recursive: true });
+  fs.writeFileSync(p("usr/bin/tool"), "#!/bin/sh\necho hi\n");
+  fs.chmodSync(p("usr/bin/tool"), 0o4755);
+  fs.linkSync(p("usr/bin/tool"), p("usr/bin/tool-alias"));
+  fs.symlinkSync("usr/bin", p("bin"));
+  fs.symlinkSync("/usr/bin/tool", p("usr/bin/abs-link"));
+  fs.symlinkSync("../nowhere", p("usr/dangling"));
+  fs.mkdirSync(p("tmp"));
+  fs.chmodSync(p("tmp"), 0o1777);
+  fs.mkdirSync(p("srv/shared"), { recursive: true });
+  fs.chmodSync(p("srv/shared"), 0o2775);
+  const long = `${"very-long-directory-name-".repeat(5)}/`.repeat(3);
+  fs.mkdirSync(p(long), { recursive: true });
+  fs.writeFileSync(p(`${long}${"f".repeat(150)}`), "long");
+  fs.writeFileSync(p("unicode-☺-ünï.txt"), "utf8");
+  fs.writeFileSync(Buffer.from(`${dir}/bad-\xff\xfe-name`, "latin1"), "not utf8");
+  fs.writeFileSync(p("empty"), "");
+  execFileSync("mkfifo", [p("fifo")]);
+  if (isRoot) {
+    fs.chownSync(p("etc/hostname"), 1234, 5678);
+    fs.chownSync(p("srv/shared"), 3000000, 3000001);
+    fs.lchownSync(p("usr/dangling"), 42, 43);
+    execFileSync("mknod", [p("null"), "c", "1", "3"]);
+  }
+  for (const [r, t] of [
+    ["etc/hostname", 1_500_000_000],
+    ["empty", 2_000_000_000],
+    ["etc", 1_400_000_000],
+    ["usr/bin", 1_300_000_000],
+  ] as const) {
+    fs.utimesSync(p(r), t, t);
+  }
+}

@@ -222,7 +222,8 @@ class WordProcessor {
   private processSingleQuote(): string {
     const sc = this.scanner;
     const raw = this.opts.rawQuotes;
-    let result = raw ? (sc.next() as string) : (sc.next(), "");
+    const open = sc.next() as string;
+    let result = raw ? open : "";
     for (;;) {
       const ch = sc.next();
       if (ch === EOF) {
@@ -237,7 +238,8 @@ class WordProcessor {
     const sc = this.scanner;
     const raw = this.opts.rawQuotes;
     const esc = this.opts.escapeToken;
-    let result = raw ? (sc.next() as string) : (sc.next(), "");
+    const open = sc.next() as string;
+    let result = raw ? open : "";
     for (;;) {
       const peek = sc.peek();
       if (peek === EOF) {
@@ -365,7 +367,7 @@ class WordProcessor {
     try {
       pattern = this.processStopOn("/", true).result;
     } catch (err) {
-      if (sc.peek() === EOF) throw new ShellSyntaxError("syntax error: missing '/' in ${}");
+      if (sc.peek() === EOF) throw new ShellSyntaxError(`syntax error: missing '/' in $\{}`);
       throw err;
     }
     let replacement: string;

@@ -6,6 +6,8 @@ export { emptyImage, type ImageParts, imageFromParts, imageParts, jsonBytes } fr
 export {
   type LayerSource,
   layerFromBytes,
+  layerFromCreated,
+  type CreatedLayerFile,
   layerFromFile,
   layerFromReader,
   layerFromSource,

@@ -150,3 +150,31 @@ export async function layerFromFile(
     where: file,
   });
 }
+
+/** What {@link layerFromCreated} needs: the output of `createLayer` with a file path. */
+export interface CreatedLayerFile {
+  descriptor: Descriptor;
+  diffId: Digest;
+  path?: string;
+}
+
+/**
+ * A {@link Layer} over a blob `createLayer` wrote to a file, without hashing it again.
+ *
+ * @example
+ * ```ts
+ * const layer = layerFromCreated(await createLayer("./rootfs", { sourceDateEpoch: 0 }));
+ * ```
+ */
+export function layerFromCreated(created: CreatedLayerFile): Layer {
+  const file = created.path;
+  if (!file) {
+    throw new CairnError("E_USAGE", "layerFromCreated needs a layer written to a file (createLayer without `sink`)");
+  }
+  return layerFromSource({
+    descriptor: created.descriptor,
+    diffId: created.diffId,
+    open: async () => createReadStream(file, { highWaterMark: 1 << 20 }),
+    where: file,
+  });
+}

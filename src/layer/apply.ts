@@ -119,6 +119,8 @@ class Applier {
   private readonly dirMeta = new Map<string, DirMeta>();
   private readonly xattrQueue: PendingXattrs[] = [];
   private ownershipSkipped = 0;
+  /** Without privileges: directories made owner-writable to write into them, with their modes. */
+  private readonly restoreModes = new Map<string, number>();
 
   constructor(
     rootDir: string,
@@ -197,8 +199,10 @@ class Applier {
     const abs = this.root.abs(rel);
     const existing = lstatOrUndefined(abs);
     if (h.type === "directory") {
-      if (existing && !existing.isDirectory()) removePath(abs, false);
-      if (!existing?.isDirectory()) mkdirSync(abs, 0o700);
+      this.writable(rel, () => {
+        if (existing && !existing.isDirectory()) removePath(abs, false);
+        if (!existing?.isDirectory()) mkdirSync(abs, 0o700);
+      });
       this.root.markDir(rel);
       this.dirAttributes(rel, h);
       this.markSeen(rel);
@@ -215,7 +219,7 @@ class Applier {
         await this.file(rel, abs, e);
         break;
       case "symlink":
-        symlinkSync(h.linkname, abs);
+        this.writable(rel, () => symlinkSync(h.linkname, abs));
         this.owner(abs, h);
         lutimesSync(abs, h.atime ?? h.mtime, h.mtime);
         this.queueXattrs(rel, abs, h);
@@ -237,6 +241,7 @@ class Applier {
         this.queueXattrs(rel, abs, h);
         break;
       case "fifo":
+        this.writable(rel, () => fs.accessSync(this.root.abs(parent.join("/")), fs.constants.W_OK));
         makeFifo(this.root.abs(parent.join("/")), abs, h.mode);
         this.owner(abs, h);
         chmodSync(abs, h.mode & 0o7777);
@@ -245,6 +250,25 @@ class Applier {
         break;
     }
     this.markSeen(rel);
+  }
+
+  /**
+   * Runs a change inside the parent of `rel`. Without privileges, a read-only parent (say
+   * 0555 from a lower layer) is made owner-writable for it and its mode restored at the end.
+   */
+  private writable<T>(rel: string, change: () => T): T {
+    try {
+      return change();
+    } catch (e) {
+      if (this.privileged || (e as NodeJS.ErrnoException).code !== "EACCES") throw e;
+      const parent = parentOf(rel);
+      const abs = this.root.abs(parent);
+      const st = lstatOrUndefined(abs);
+      if (!st?.isDirectory() || !this.root.isKnownDir(parent) || (st.mode & 0o700) === 0o700) throw e;
+      if (!this.restoreModes.has(parent)) this.restoreModes.set(parent, st.mode & 0o7777);
+      chmodSync(abs, (st.mode & 0o7777) | 0o700);
+      return change();
+    }
   }
 
   private markSeen(rel: string): void {
@@ -258,7 +282,7 @@ class Applier {
   }
 
   private remove(rel: string, abs: string, isDir: boolean): void {
-    removePath(abs, isDir);
+    this.writable(rel, () => removePath(abs, isDir));
     if (!isDir) return;
     this.root.forget(rel, true);
     const prefix = `${rel}/`;
@@ -286,7 +310,7 @@ class Applier {
 
   private async file(rel: string, abs: string, e: TarEntry): Promise<void> {
     const h = e.header;
-    const fd = createExclusive(abs);
+    const fd = this.writable(rel, () => createExclusive(abs));
     try {
       if (h.sparse) {
         for await (const { offset, data } of e.segments()) writeAll(fd, data, offset);
@@ -326,7 +350,7 @@ class Applier {
       if (existing.ino === target.ino && existing.dev === target.dev) return;
       this.remove(rel, abs, existing.isDirectory());
     }
-    linkSync(targetAbs, abs);
+    this.writable(rel, () => linkSync(targetAbs, abs));
   }
 
   private whiteout(parts: string[], target: string, entry: string): void {
@@ -373,6 +397,9 @@ class Applier {
 
   /** Directory modes and times (children are all written now), then xattrs in one batch. */
   finish(): void {
+    for (const [rel, mode] of this.restoreModes) {
+      if (this.root.isKnownDir(rel) && !this.dirMeta.has(rel)) chmodSync(this.root.abs(rel), mode);
+    }
     for (const [rel, m] of this.dirMeta) {
       if (!this.root.isKnownDir(rel)) continue;
       const abs = this.root.abs(rel);

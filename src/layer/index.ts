@@ -54,4 +54,4 @@ export { type PackTarOptions, packTar } from "./tar-write.js";
 export { type TreeWarning, type WalkOptions, walkTree } from "./tree.js";
 export { parseWhiteout, type WhiteoutKind } from "./whiteout.js";
 export { readTreeXattrs, type Xattrs, xattrTools } from "./xattr.js";
-export { zstdBackend } from "./zstd.js";
+export { zstdBackend, zstdDecompressStream } from "./zstd.js";

@@ -64,19 +64,40 @@ export const F = {
 
 type Field = readonly [number, number];
 
-/** A slice of a block for one field. */
+/**
+ * A slice of a block for one field.
+ *
+ * @example
+ * ```ts
+ * field(block, F.size) // the 12 bytes of the size field
+ * ```
+ */
 export function field(block: Uint8Array, f: Field): Uint8Array {
   return block.subarray(f[0], f[0] + f[1]);
 }
 
-/** Bytes of a NUL-terminated field, up to the first NUL. */
+/**
+ * Bytes of a NUL-terminated field, up to the first NUL.
+ *
+ * @example
+ * ```ts
+ * fieldBytes(block, F.name) // name bytes before the NUL
+ * ```
+ */
 export function fieldBytes(block: Uint8Array, f: Field): Uint8Array {
   const b = field(block, f);
   const nul = b.indexOf(0);
   return nul < 0 ? b : b.subarray(0, nul);
 }
 
-/** A NUL-terminated string field, decoded byte-exact (see {@link decodeName}). */
+/**
+ * A NUL-terminated string field, decoded byte-exact (see {@link decodeName}).
+ *
+ * @example
+ * ```ts
+ * parseString(block, F.uname) // "root"
+ * ```
+ */
 export function parseString(block: Uint8Array, f: Field): string {
   return decodeName(fieldBytes(block, f));
 }
@@ -84,6 +105,11 @@ export function parseString(block: Uint8Array, f: Field): string {
 /**
  * Parses a numeric field: octal text (padded with spaces or NULs), or GNU base-256 when the
  * high bit of the first byte is set. Throws `bad-header` on anything else or beyond 2^53.
+ *
+ * @example
+ * ```ts
+ * parseNumeric(field(block, F.size), "size") // 684
+ * ```
  */
 export function parseNumeric(b: Uint8Array, what: string, offset?: number): number {
   const first = b[0] ?? 0;
@@ -128,13 +154,27 @@ function parseOctal(b: Uint8Array, what: string, offset?: number): number {
   return v;
 }
 
-/** True when every byte of the block is zero (an end-of-archive marker). */
+/**
+ * True when every byte of the block is zero (an end-of-archive marker).
+ *
+ * @example
+ * ```ts
+ * isZeroBlock(Buffer.alloc(512)) // true
+ * ```
+ */
 export function isZeroBlock(block: Uint8Array): boolean {
   for (let i = 0; i < block.length; i++) if (block[i] !== 0) return false;
   return true;
 }
 
-/** The header checksum, both as unsigned and as signed byte sums (old writers used signed). */
+/**
+ * The header checksum, both as unsigned and as signed byte sums (old writers used signed).
+ *
+ * @example
+ * ```ts
+ * checksums(block).unsigned // what the chksum field must say
+ * ```
+ */
 export function checksums(block: Uint8Array): { unsigned: number; signed: number } {
   let unsigned = 0;
   let signed = 0;
@@ -155,6 +195,11 @@ function equalsAscii(b: Uint8Array, s: string): boolean {
 /**
  * Verifies the checksum of a header block and tells its flavour.
  * Throws `bad-header` when the checksum does not match.
+ *
+ * @example
+ * ```ts
+ * headerFormat(block, 0) // "gnu"
+ * ```
  */
 export function headerFormat(block: Uint8Array, offset: number): Exclude<TarFormat, "pax"> {
   const stored = parseNumeric(field(block, F.chksum), "checksum", offset);
@@ -255,7 +300,14 @@ export function parseHeaderBlock(block: Uint8Array, offset: number): RawHeader {
 
 // ---- encoding --------------------------------------------------------------------------
 
-/** Writes `value` as zero-padded octal followed by NUL; false when it does not fit. */
+/**
+ * Writes `value` as zero-padded octal followed by NUL; false when it does not fit.
+ *
+ * @example
+ * ```ts
+ * writeOctal(block, F.mode, 0o644) // "0000644\0"
+ * ```
+ */
 export function writeOctal(block: Uint8Array, f: Field, value: number): boolean {
   if (!Number.isSafeInteger(value) || value < 0) return false;
   const digits = value.toString(8);
@@ -266,14 +318,28 @@ export function writeOctal(block: Uint8Array, f: Field, value: number): boolean 
   return true;
 }
 
-/** Writes bytes into a field; false when they do not fit. */
+/**
+ * Writes bytes into a field; false when they do not fit.
+ *
+ * @example
+ * ```ts
+ * writeBytes(block, F.name, Buffer.from("etc/passwd"))
+ * ```
+ */
 export function writeBytes(block: Uint8Array, f: Field, bytes: Uint8Array): boolean {
   if (bytes.length > f[1]) return false;
   block.set(bytes, f[0]);
   return true;
 }
 
-/** Writes the checksum field of a filled-in block (six octal digits, NUL, space). */
+/**
+ * Writes the checksum field of a filled-in block (six octal digits, NUL, space).
+ *
+ * @example
+ * ```ts
+ * writeChecksum(block) // last step of building a header
+ * ```
+ */
 export function writeChecksum(block: Uint8Array): void {
   block.fill(0x20, 148, 156);
   const { unsigned } = checksums(block);
@@ -286,6 +352,11 @@ export function writeChecksum(block: Uint8Array): void {
 /**
  * Splits a name into USTAR `prefix` and `name` fields at a `/`, or returns undefined when it
  * cannot be stored in them (then a PAX `path` record carries it).
+ *
+ * @example
+ * ```ts
+ * splitUstarName(`${"d/".repeat(60)}file`) // { prefix: "d/d/…d", name: "d/…/file" }
+ * ```
  */
 export function splitUstarName(name: string): { prefix: Uint8Array; name: Uint8Array } | undefined {
   const bytes = encodeName(name);

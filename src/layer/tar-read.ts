@@ -4,6 +4,7 @@
  * names and links, base-256 numbers, sparse files, incremental dump dirs) and star.
  * Memory is bounded by `maxHeaderBytes` plus one source chunk, whatever the archive size.
  */
+import { CairnError } from "../errors/index.js";
 import { ByteReader } from "./byte-reader.js";
 import { decodeName } from "./names.js";
 import { parsePaxInteger, parsePaxRecords, parsePaxTime } from "./pax.js";
@@ -139,6 +140,10 @@ function latin1(bytes: Uint8Array | undefined): string | undefined {
 function mergePax(h: TarHeader, records: Map<string, Uint8Array>, offset: number): void {
   for (const [key, value] of records) {
     h.pax[key] = text(value);
+    if (key.startsWith("SCHILY.xattr.")) {
+      h.xattrs[key.slice("SCHILY.xattr.".length)] = Uint8Array.from(value);
+      continue;
+    }
     if (value.length === 0) continue;
     const v = latin1(value) ?? "";
     switch (key) {
@@ -172,9 +177,6 @@ function mergePax(h: TarHeader, records: Map<string, Uint8Array>, offset: number
       case "ctime":
         h.ctime = parsePaxTime(v, key, offset);
         break;
-      default:
-        if (key.startsWith("SCHILY.xattr."))
-          h.xattrs[key.slice("SCHILY.xattr.".length)] = Uint8Array.from(value);
     }
   }
 }
@@ -342,10 +344,16 @@ export async function* readTar(
 
       const state = { dataLeft, done: false, used: false };
       const take = async function* (): AsyncGenerator<Buffer> {
-        if (state.used) throw new Error(`content of tar entry ${JSON.stringify(h.name)} was already read`);
+        if (state.used)
+          throw new CairnError("E_USAGE", `content of tar entry ${JSON.stringify(h.name)} was already read`);
         state.used = true;
         while (state.dataLeft > 0) {
-          if (state.done) throw new Error(`tar entry ${JSON.stringify(h.name)} read after the next entry`);
+          if (state.done) {
+            throw new CairnError(
+              "E_USAGE",
+              `tar entry ${JSON.stringify(h.name)} read after moving to the next entry`,
+            );
+          }
           const b = await r.readSome(state.dataLeft);
           if (b === null) throw tarError("truncated", "archive ends inside entry data", r.position, h.name);
           state.dataLeft -= b.length;

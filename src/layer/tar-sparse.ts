@@ -43,6 +43,11 @@ function entriesFromBlock(
 /**
  * Reads the sparse map of an old-GNU `S` entry: four slots in the header, then extension
  * blocks of 21 slots while the "is extended" flag is set.
+ *
+ * @example
+ * ```ts
+ * const map = await readOldGnuSparseMap(block, () => readBlock(), offset)
+ * ```
  */
 export async function readOldGnuSparseMap(
   header: Uint8Array,
@@ -64,7 +69,14 @@ export async function readOldGnuSparseMap(
   return { realSize, segments };
 }
 
-/** The PAX sparse flavour named by an entry's records, if any. */
+/**
+ * The PAX sparse flavour named by an entry's records, if any.
+ *
+ * @example
+ * ```ts
+ * paxSparseFormat(records) // "1.0"
+ * ```
+ */
 export function paxSparseFormat(pax: Map<string, Uint8Array>): "0.x" | "1.0" | undefined {
   const text = (key: string) => {
     const v = pax.get(key);
@@ -88,7 +100,14 @@ function decimal(text: string, what: string, offset: number): number {
   return v;
 }
 
-/** Parses the `GNU.sparse.map` list of PAX 0.0/0.1 (`offset,length,offset,length,…`). */
+/**
+ * Parses the `GNU.sparse.map` list of PAX 0.0/0.1 (`offset,length,offset,length,…`).
+ *
+ * @example
+ * ```ts
+ * parsePaxSparseMap(new Map([["GNU.sparse.map", Buffer.from("0,5,100,5")]]), 0) // two segments
+ * ```
+ */
 export function parsePaxSparseMap(pax: Map<string, Uint8Array>, offset: number): SparseSegment[] {
   const text = Buffer.from(pax.get(SPARSE_MAP) ?? new Uint8Array()).toString("latin1");
   const nums = text === "" ? [] : text.split(",").map((s) => decimal(s, "GNU.sparse.map value", offset));
@@ -110,6 +129,11 @@ export function parsePaxSparseMap(pax: Map<string, Uint8Array>, offset: number):
  * Reads the PAX 1.0 sparse map from the start of the entry's data: decimal numbers, one a
  * line (count, then offset/length pairs), padded to a block. Returns the map and the bytes
  * of data it used.
+ *
+ * @example
+ * ```ts
+ * const { segments, consumed } = await readPax1SparseMap(() => readBlock(), offset)
+ * ```
  */
 export async function readPax1SparseMap(
   nextBlock: BlockSource,
@@ -146,6 +170,11 @@ export async function readPax1SparseMap(
 /**
  * Checks that segments are in order, do not overlap, stay inside `realSize`, and that their
  * lengths add up to the data actually stored.
+ *
+ * @example
+ * ```ts
+ * validateSparseMap({ realSize: 200, segments }, storedBytes, offset, "disk.img")
+ * ```
  */
 export function validateSparseMap(map: SparseMap, storedSize: number, offset: number, name: string): void {
   if (map.realSize < 0) throw tarError("bad-header", "negative sparse size", offset, name);

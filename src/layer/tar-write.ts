@@ -70,7 +70,7 @@ function bytesOf(v: Uint8Array | string): Buffer {
 }
 
 /** The fields of one header, already normalized. */
-interface HeaderFields {
+export interface HeaderFields {
   name: string;
   typeflag: string;
   mode: number;
@@ -214,7 +214,14 @@ function knownSize(entry: LayerEntry): number {
   return entry.size;
 }
 
-/** Normalizes one entry into header fields (mode bits, times, names). */
+/**
+ * Normalizes one entry into header fields (mode bits, times, names).
+ *
+ * @example
+ * ```ts
+ * headerFieldsOf({ path: "etc", type: "directory", mtime: 2e9 }, 1.7e9) // name "etc/", mtime 1.7e9
+ * ```
+ */
 export function headerFieldsOf(entry: LayerEntry, epoch: number | undefined): HeaderFields {
   const path = cleanEntryPath(entry.path);
   if (path === "" && entry.type !== "directory") {

@@ -66,7 +66,14 @@ export class HardlinkTracker {
   }
 }
 
-/** The xattrs worth carrying into a layer (overlayfs bookkeeping removed). */
+/**
+ * The xattrs worth carrying into a layer (overlayfs bookkeeping removed).
+ *
+ * @example
+ * ```ts
+ * layerXattrs({ "trusted.overlay.opaque": y, "user.a": v }) // { "user.a": v }
+ * ```
+ */
 export function layerXattrs(all: Xattrs | undefined): Record<string, Uint8Array> | undefined {
   if (!all) return undefined;
   const out: Record<string, Uint8Array> = {};

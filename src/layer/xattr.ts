@@ -28,7 +28,14 @@ export function xattrTools(): { getfattr: boolean; setfattr: boolean } {
   return tools;
 }
 
-/** Overlayfs keeps its own bookkeeping in these; they never travel inside a layer. */
+/**
+ * Overlayfs keeps its own bookkeeping in these; they never travel inside a layer.
+ *
+ * @example
+ * ```ts
+ * isOverlayXattr("trusted.overlay.opaque") // true
+ * ```
+ */
 export function isOverlayXattr(name: string): boolean {
   return name.startsWith("trusted.overlay.") || name.startsWith("user.overlay.");
 }

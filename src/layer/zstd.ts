@@ -13,7 +13,7 @@ interface NativeDCtx {
 }
 
 interface NativeZstd {
-  CompressStream: new (params?: { compressionLevel?: number }) => Transform;
+  CompressStream: new (params?: { compressionLevel?: number; checksumFlag?: boolean }) => Transform;
   binding: { DCtx: new () => NativeDCtx };
 }
 
@@ -113,14 +113,15 @@ async function* jsDecompress(source: AsyncIterable<Buffer>): AsyncGenerator<Buff
 
 /**
  * A zstd decompression stream (native when available, else pure JS), pull-driven.
+ * `backend: "fzstd"` forces the pure-JS decoder.
  *
  * @example
  * ```ts
  * await pipeline(fs.createReadStream("layer.tar.zst"), zstdDecompressStream(), out)
  * ```
  */
-export function zstdDecompressStream(): Duplex {
-  const mod = native;
+export function zstdDecompressStream(options: { backend?: "auto" | "fzstd" } = {}): Duplex {
+  const mod = options.backend === "fzstd" ? undefined : native;
   return Duplex.from(async function* (source: AsyncIterable<Buffer>) {
     yield* mod ? nativeDecompress(mod, source) : jsDecompress(source);
   });
@@ -143,5 +144,5 @@ export function zstdCompressStream(level = 3): Transform {
       { details: { reason: "zstd-unavailable" } },
     );
   }
-  return new native.CompressStream({ compressionLevel: level });
+  return new native.CompressStream({ compressionLevel: level, checksumFlag: true });
 }

@@ -4,7 +4,7 @@ import { isLoopbackHost } from "../reference/index.js";
 import { type Challenge, parseChallenges, pickChallenge } from "./challenge.js";
 import { type Credentials, findCredentials } from "./credentials.js";
 import { displayUrl, httpError, readErrorText } from "./errors.js";
-import type { HttpClient, HttpResponse } from "./http.js";
+import { discardBody, type HttpClient, type HttpResponse } from "./http.js";
 import { mergeScopes, scopesCover } from "./scope.js";
 
 /** Finds credentials for a registry host (and the repository a request is for). */
@@ -17,8 +17,8 @@ export type CredentialProvider = (registry: string, repository?: string) => Prom
  */
 export type AuthOption = Credentials | "anonymous" | CredentialProvider;
 
-/** A bearer token and what it is good for. */
-interface CachedToken {
+/** A bearer token and what it is good for, as cached. */
+export interface CachedToken {
   token: string;
   scopes: string[];
   /** Epoch ms after which it is not used. */
@@ -47,7 +47,14 @@ export function clearTokenCache(): void {
   sharedTokens.clear();
 }
 
-/** The {@link CredentialProvider} an {@link AuthOption} stands for. */
+/**
+ * The {@link CredentialProvider} an {@link AuthOption} stands for.
+ *
+ * @example
+ * ```ts
+ * await credentialProvider({ username: "me", password: "pw" })("ghcr.io") // { username: "me", password: "pw" }
+ * ```
+ */
 export function credentialProvider(auth: AuthOption | undefined): CredentialProvider {
   if (auth === undefined)
     return (registry, repository) => findCredentials(registry, repository ? { repository } : {});
@@ -86,6 +93,7 @@ export class Authenticator {
   private creds: Promise<Credentials | undefined> | undefined;
   private readonly inflight = new Map<string, Promise<CachedToken>>();
   private readonly clientId: string;
+  private fingerprint = "unknown";
   /** When the registry itself is reached over plain HTTP, an HTTP token realm is no downgrade. */
   plainHttpRegistry = false;
 
@@ -111,7 +119,11 @@ export class Authenticator {
   }
 
   private credentials(): Promise<Credentials | undefined> {
-    this.creds ??= this.options.credentials(this.options.registry, this.options.repository);
+    this.creds ??= this.options.credentials(this.options.registry, this.options.repository).then((c) => {
+      // tokens are shared between clients only when they were asked for with the same credentials
+      this.fingerprint = c ? createHash("sha256").update(JSON.stringify(c)).digest("hex") : "anonymous";
+      return c;
+    });
     return this.creds;
   }
 
@@ -122,10 +134,11 @@ export class Authenticator {
    * @throws CairnError `E_AUTH` when the registry's challenge cannot be met
    */
   async authorization(scopes: readonly string[], signal?: AbortSignal): Promise<string | undefined> {
+    const c = this.challenge;
+    // credentials (and credential helpers) are looked up only once a registry asks for them
+    if (!c) return undefined;
     const creds = await this.credentials();
     if (creds && "registryToken" in creds) return `Bearer ${creds.registryToken}`;
-    const c = this.challenge;
-    if (!c) return undefined;
     if (c.scheme === "basic") {
       if (creds && "password" in creds) return basicAuth(creds.username, creds.password);
       throw new CairnError(
@@ -161,11 +174,8 @@ export class Authenticator {
     ]);
   }
 
-  private fingerprint = "";
-
   private async token(scopes: string[], signal?: AbortSignal): Promise<CachedToken> {
     const creds = await this.credentials();
-    this.fingerprint = creds ? createHash("sha256").update(JSON.stringify(creds)).digest("hex") : "anonymous";
     const key = this.cacheKey();
     const now = Date.now();
     const cached = (sharedTokens.get(key) ?? []).find(
@@ -250,6 +260,12 @@ export class Authenticator {
         body: form.toString(),
         ...(signal ? { signal } : {}),
       });
+      if (res.status === 404 || res.status === 405) {
+        // a token server without the OAuth2 POST (as GCR): the GET with the token as a password
+        discardBody(res.body);
+        const basic = { username: creds.username ?? "<token>", password: creds.identityToken };
+        return this.fetchToken(scopes, basic, flags, signal);
+      }
     } else {
       if (service) url.searchParams.set("service", service);
       for (const s of scopes) url.searchParams.append("scope", s);
@@ -299,7 +315,7 @@ async function readLimited(res: HttpResponse): Promise<string> {
   for await (const chunk of res.body) {
     size += (chunk as Buffer).length;
     if (size > MAX_TOKEN_BODY) {
-      res.body.destroy();
+      discardBody(res.body);
       throw new CairnError("E_AUTH", `token response larger than ${MAX_TOKEN_BODY} bytes`);
     }
     chunks.push(chunk as Buffer);

@@ -135,7 +135,10 @@ async function* resumableChunks(
       await sleep(backoffDelay(failures, policy), signal);
       failures++;
     } finally {
-      if (res && !res.body.destroyed) res.body.destroy();
+      if (res && !res.body.destroyed) {
+        res.body.on("error", () => undefined);
+        res.body.destroy();
+      }
     }
   }
 }

@@ -4,7 +4,6 @@ import { CairnError } from "../errors/index.js";
 import {
   type Descriptor,
   detectMediaType,
-  isIndexMediaType,
   MANIFEST_ACCEPT,
   MAX_MANIFEST_BYTES,
   MediaType,
@@ -17,7 +16,14 @@ import { Authenticator, type AuthOption, credentialProvider } from "./auth.js";
 import { resumableBlobStream } from "./blob-read.js";
 import { abortedError, displayUrl, httpError, isAbortError, readErrorText } from "./errors.js";
 import { bareContentType, headerValue, headerValues, nextLink } from "./headers.js";
-import { HttpClient, type HttpMethod, type HttpResponse, type RequestBody, type RetryEvent } from "./http.js";
+import {
+  discardBody,
+  HttpClient,
+  type HttpMethod,
+  type HttpResponse,
+  type RequestBody,
+  type RetryEvent,
+} from "./http.js";
 import type { ProgressListener } from "./progress.js";
 import type { RetryOptions, RetryPolicy } from "./retry.js";
 import { CATALOG_SCOPE, mergeScopes, repositoryScope } from "./scope.js";
@@ -123,11 +129,18 @@ export function referrersTag(digest: string): string {
   return digest.replace(":", "-").slice(0, 128);
 }
 
-/** Reads a body into memory, refusing more than `max` bytes. */
+/**
+ * Reads a body into memory, refusing more than `max` bytes with `E_MANIFEST_TOO_LARGE`.
+ *
+ * @example
+ * ```ts
+ * const bytes = await readBody(res, MAX_MANIFEST_BYTES, "manifest latest");
+ * ```
+ */
 export async function readBody(res: HttpResponse, max: number, what: string): Promise<Uint8Array> {
   const declared = Number(headerValue(res.headers, "content-length"));
   if (Number.isFinite(declared) && declared > max) {
-    res.body.destroy();
+    discardBody(res.body);
     throw new CairnError("E_MANIFEST_TOO_LARGE", `${what} is ${declared} bytes; cairn reads at most ${max}`);
   }
   const chunks: Buffer[] = [];
@@ -135,7 +148,7 @@ export async function readBody(res: HttpResponse, max: number, what: string): Pr
   for await (const chunk of res.body) {
     size += (chunk as Buffer).length;
     if (size > max) {
-      res.body.destroy();
+      discardBody(res.body);
       throw new CairnError(
         "E_MANIFEST_TOO_LARGE",
         `${what} is more than ${max} bytes; cairn reads at most ${max}`,
@@ -195,10 +208,10 @@ export class RegistryClient {
       ...(options.key ? { key: options.key } : {}),
     };
     const own = tlsDispatcher(tls);
-    const registryHost = this.registry;
+    const registryHosts = new Set([this.registry, new URL(registryBaseUrl(this.registry, "https")).host]);
     const http = new HttpClient({
       // the registry's TLS settings apply to the registry only; redirect targets use system trust
-      dispatcher: (url) => (url.host === registryHost ? own : tlsDispatcher()),
+      dispatcher: (url) => (registryHosts.has(url.host) ? own : tlsDispatcher()),
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.userAgent ? { userAgent: options.userAgent } : {}),
       ...(options.onRetry ? { onRetry: options.onRetry } : {}),
@@ -324,7 +337,7 @@ export class RegistryClient {
       if (res.status === 401 && attempt === 0) {
         const learned = this.shared.auth.learn(res.headers["www-authenticate"]);
         if (learned) {
-          res.body.destroy();
+          discardBody(res.body);
           this.shared.auth.invalidate(value);
           scopes = mergeScopes([...scopes, ...learned.scopes]);
           continue;
@@ -334,6 +347,33 @@ export class RegistryClient {
         throw await this.authFailure(res, r.method, scopes, value !== undefined);
       return res;
     }
+  }
+
+  /**
+   * Checks that this client's credentials are accepted, as `docker login` does; returns the
+   * refresh token a token server handed out for them, if any.
+   *
+   * @example
+   * ```ts
+   * await new RegistryClient("localhost:5000", { auth: { username, password } }).verifyLogin();
+   * ```
+   * @throws CairnError `E_AUTH` when the registry refuses the credentials
+   */
+  async verifyLogin(options: CallOptions = {}): Promise<{ refreshToken?: string }> {
+    const result = await this.shared.auth.verifyLogin(async () => {
+      await this.ping(options);
+    }, options.signal);
+    if (this.shared.auth.scheme === "basic") {
+      const res = await this.request({
+        method: "GET",
+        path: "v2/",
+        scopes: [],
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      await this.expect(res, [200], "GET", "login check");
+      discardBody(res.body);
+    }
+    return result;
   }
 
   private async authFailure(
@@ -438,7 +478,7 @@ export class RegistryClient {
       scopes: [repositoryScope(repo, ["pull"])],
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    res.body.destroy();
+    discardBody(res.body);
     if (res.status === 404) return undefined;
     await this.expect(res, [200], "HEAD", `manifest ${reference} of ${this.registry}/${repo}`);
     const said = headerValue(res.headers, "docker-content-digest");
@@ -490,7 +530,7 @@ export class RegistryClient {
       "PUT",
       what,
     );
-    res.body.destroy();
+    discardBody(res.body);
     const said = headerValue(res.headers, "docker-content-digest");
     if (said !== undefined && isDigest(said)) {
       const ours = digestBytes(bytes, digestAlgorithm(said));
@@ -525,7 +565,7 @@ export class RegistryClient {
       ...(options.signal ? { signal: options.signal } : {}),
     });
     await this.expect(res, [200, 202, 204], "DELETE", `manifest ${reference} of ${this.registry}/${repo}`);
-    res.body.destroy();
+    discardBody(res.body);
   }
 
   /**
@@ -547,7 +587,7 @@ export class RegistryClient {
       scopes: [repositoryScope(repo, ["pull"])],
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    res.body.destroy();
+    discardBody(res.body);
     if (res.status === 404) return undefined;
     await this.expect(res, [200], "HEAD", `blob ${digest} of ${this.registry}/${repo}`);
     const size = Number(headerValue(res.headers, "content-length"));
@@ -606,7 +646,7 @@ export class RegistryClient {
       },
     );
     stream.on("close", () => {
-      if (!handedOut) first.body.destroy();
+      if (!handedOut) discardBody(first.body);
     });
     return stream;
   }
@@ -661,7 +701,7 @@ export class RegistryClient {
       ...(options.signal ? { signal: options.signal } : {}),
     });
     await this.expect(res, [200, 202, 204], "DELETE", `blob ${digest} of ${this.registry}/${repo}`);
-    res.body.destroy();
+    discardBody(res.body);
   }
 
   /**
@@ -796,7 +836,7 @@ export class RegistryClient {
       return { manifests: filter(index.manifests, applied), source: "api" };
     }
     if (res.status !== 404) await this.expect(res, [200], "GET", what);
-    res.body.destroy();
+    discardBody(res.body);
     try {
       const m = await this.getManifest(repo, referrersTag(digest), options);
       return { manifests: filter(parseIndex(m.bytes, what).manifests, false), source: "tag" };
@@ -827,9 +867,4 @@ async function collect(
     }
   }
   return out;
-}
-
-/** True for index media types (OCI index, Docker manifest list). */
-export function isIndexType(mediaType: string): boolean {
-  return isIndexMediaType(mediaType);
 }

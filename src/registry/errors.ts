@@ -68,17 +68,32 @@ export async function readErrorText(body: Readable): Promise<string> {
   } catch {
     // an error body that breaks off is still worth what arrived
   } finally {
+    body.on("error", () => undefined);
     body.destroy();
   }
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** Summarises error entries as `CODE: message; CODE: message`. */
+/**
+ * Summarises error entries as `CODE: message; CODE: message`.
+ *
+ * @example
+ * ```ts
+ * describeErrors([{ code: "DENIED", message: "no" }]) // "DENIED: no"
+ * ```
+ */
 export function describeErrors(entries: readonly RegistryErrorEntry[]): string {
   return entries.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join("; ");
 }
 
-/** A URL without its query string (upload URLs carry long opaque state there). */
+/**
+ * A URL without its query string (upload URLs carry long opaque state there).
+ *
+ * @example
+ * ```ts
+ * displayUrl(new URL("http://r/v2/a/blobs/uploads/u?_state=x")) // "http://r/v2/a/blobs/uploads/u"
+ * ```
+ */
 export function displayUrl(url: URL): string {
   return `${url.origin}${url.pathname}`;
 }
@@ -142,7 +157,14 @@ export function abortedError(what: string, reason?: unknown): CairnError {
   return new CairnError("E_ABORTED", `${what} was aborted`, reason === undefined ? {} : { cause: reason });
 }
 
-/** True when `err` comes from an abort (ours, undici's or the platform's). */
+/**
+ * True when `err` comes from an abort (ours, undici's or the platform's).
+ *
+ * @example
+ * ```ts
+ * isAbortError(new DOMException("stop", "AbortError")) // true
+ * ```
+ */
 export function isAbortError(err: unknown): boolean {
   if (err instanceof CairnError) return err.code === "E_ABORTED";
   if (typeof err !== "object" || err === null) return false;

@@ -14,7 +14,14 @@ export function headerValue(headers: ResponseHeaders, name: string): string | un
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** Every value of a response header (repeated headers and comma lists are kept as sent). */
+/**
+ * Every value of a response header (repeated headers and comma lists are kept as sent).
+ *
+ * @example
+ * ```ts
+ * headerValues(res.headers, "link")
+ * ```
+ */
 export function headerValues(headers: ResponseHeaders, name: string): string[] {
   const v = headers[name.toLowerCase()];
   if (v === undefined) return [];

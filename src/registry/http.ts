@@ -69,6 +69,26 @@ export interface HttpClientOptions {
   onRetry?: (event: RetryEvent) => void;
 }
 
+/**
+ * Lets go of a response body that will not be read: small rests are drained so the connection
+ * can be reused, larger ones end the connection. Never throws or emits unhandled errors.
+ *
+ * @example
+ * ```ts
+ * discardBody(res.body);
+ * ```
+ */
+export function discardBody(body: Readable): void {
+  body.on("error", () => undefined);
+  if (body.readableEnded || body.destroyed) return;
+  const dump = (body as { dump?: (o?: { limit?: number }) => Promise<void> }).dump;
+  if (typeof dump === "function") {
+    dump.call(body, { limit: 64 * 1024 }).catch(() => undefined);
+    return;
+  }
+  body.destroy();
+}
+
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
 
@@ -84,7 +104,7 @@ export const DEFAULT_USER_AGENT = "cairn-oci/0.1";
  * ```ts
  * const http = new HttpClient({ retry: { retries: 3 } });
  * const res = await http.send({ method: "GET", url: new URL("http://localhost:5000/v2/") });
- * res.body.destroy();
+ * discardBody(res.body);
  * ```
  */
 export class HttpClient {
@@ -124,7 +144,7 @@ export class HttpClient {
       if (!canRetry || attempt >= this.policy.retries || !isRetryableStatus(res.status)) return res;
       const asked = parseRetryAfter(headerValue(res.headers, "retry-after"));
       if (asked !== undefined && asked > this.policy.maxRetryAfterMs) return res;
-      res.body.destroy();
+      discardBody(res.body);
       await this.wait(attempt, asked ?? backoffDelay(attempt, this.policy), `status ${res.status}`, req);
     }
   }
@@ -143,7 +163,7 @@ export class HttpClient {
       const res = await this.once(req, method, url, body);
       const location = headerValue(res.headers, "location");
       if (!follow || !REDIRECTS.has(res.status) || location === undefined) return res;
-      res.body.destroy();
+      discardBody(res.body);
       if (hops >= MAX_REDIRECTS) {
         throw new CairnError(
           "E_REGISTRY",
@@ -203,14 +223,20 @@ function errorName(err: unknown): string {
 
 function unreachable(req: HttpRequest, err: unknown): CairnError {
   if (err instanceof CairnError) return err;
-  const cause = (err as { cause?: { message?: string } }).cause;
-  const why = `${errorName(err)}${cause?.message ? ` (${cause.message})` : ""}`;
+  const e = err as { code?: unknown; message?: unknown; cause?: { message?: string } };
+  const code = typeof e.code === "string" ? e.code : undefined;
+  const message = typeof e.message === "string" ? e.message : String(err);
+  let why = code && !message.includes(code) ? `${code}: ${message}` : message;
+  if (e.cause?.message && !why.includes(e.cause.message)) why += ` (${e.cause.message})`;
+  if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code)) {
+    why += "; the TLS certificate could not be verified: give the registry's CA (caFile) or mark it insecure";
+  }
   return new CairnError(
     "E_REGISTRY",
     `cannot reach ${req.url.host}: ${req.method} ${displayUrl(req.url)} failed: ${why}`,
     {
       cause: err,
-      details: { url: displayUrl(req.url) },
+      details: { url: displayUrl(req.url), ...(code ? { code } : {}) },
     },
   );
 }

@@ -49,7 +49,10 @@ export function mergeScopes(scopes: Iterable<string>): string[] {
         continue;
       }
       let set = byResource.get(s.resource);
-      if (!set) byResource.set(s.resource, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        byResource.set(s.resource, set);
+      }
       for (const a of s.actions) set.add(a);
     }
   }

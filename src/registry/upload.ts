@@ -1,11 +1,11 @@
-import type { Readable } from "node:stream";
+import { pipeline, type Readable } from "node:stream";
 import { digestAlgorithm, digestBytes } from "../digest/index.js";
 import { CairnError } from "../errors/index.js";
 import type { Descriptor } from "../manifest/index.js";
 import type { RegistryClient } from "./client.js";
 import { httpError, isAbortError, readErrorText } from "./errors.js";
 import { headerValue, parseUploadRange, uploadContentRange } from "./headers.js";
-import type { HttpResponse } from "./http.js";
+import { discardBody, type HttpResponse } from "./http.js";
 import { countingStream, type ProgressListener, progressReporter } from "./progress.js";
 import { backoffDelay, isRetryableNetworkError, isRetryableStatus, sleep } from "./retry.js";
 import { repositoryScope } from "./scope.js";
@@ -41,7 +41,14 @@ interface Session {
   minChunk: number | undefined;
 }
 
-/** True for failures a new attempt may cure (broken connections, 408/429/5xx). */
+/**
+ * True for failures a new attempt may cure (broken connections, 408/429/5xx).
+ *
+ * @example
+ * ```ts
+ * isTransientFailure(Object.assign(new Error("reset"), { code: "ECONNRESET" })) // true
+ * ```
+ */
 export function isTransientFailure(err: unknown): boolean {
   if (isAbortError(err)) return false;
   if (err instanceof CairnError) {
@@ -129,7 +136,7 @@ async function tryMount(
     if (err instanceof CairnError && err.code === "E_AUTH") return { mounted: false };
     throw err;
   }
-  res.body.destroy();
+  discardBody(res.body);
   if (res.status === 201) return { mounted: true };
   if (res.status === 202 && headerValue(res.headers, "location")) {
     return { mounted: false, session: sessionOf(res, client.registry, repo) };
@@ -157,7 +164,7 @@ async function startSession(
     ...(signal ? { signal } : {}),
   });
   if (res.status !== 202) throw await failure(res, "POST", client.registry, `starting an upload to ${repo}`);
-  res.body.destroy();
+  discardBody(res.body);
   return sessionOf(res, client.registry, repo);
 }
 
@@ -171,7 +178,7 @@ async function checkCommitted(
   if (res.status !== 201 && res.status !== 204 && res.status !== 200) {
     throw await failure(res, "PUT", registry, `upload of blob ${d.digest} to ${repo}`);
   }
-  res.body.destroy();
+  discardBody(res.body);
   const said = headerValue(res.headers, "docker-content-digest");
   if (said && said !== d.digest && said.startsWith(`${digestAlgorithm(d.digest)}:`)) {
     throw new CairnError(
@@ -199,7 +206,8 @@ async function putWhole(
       const opened = await src.open();
       report(0);
       if (opened instanceof Uint8Array) return opened;
-      return opened.pipe(countingStream(report)).on("error", () => opened.destroy());
+      // pipeline carries a failure of the source (e.g. its own verification) into the request
+      return pipeline(opened, countingStream(report), () => undefined);
     },
     retry: false,
     scopes: pushScopes(repo),
@@ -272,7 +280,7 @@ async function uploadStatus(
   });
   if (res.status !== 204 && res.status !== 200)
     throw await failure(res, "GET", client.registry, `status of an upload to ${repo}`);
-  res.body.destroy();
+  discardBody(res.body);
   if (headerValue(res.headers, "location"))
     session.location = locationOf(res, "GET upload status", client.registry);
   const range = parseUploadRange(headerValue(res.headers, "range"));
@@ -323,7 +331,7 @@ async function putChunked(
           ...(o.signal ? { signal: o.signal } : {}),
         });
         if (res.status === 202) {
-          res.body.destroy();
+          discardBody(res.body);
           if (headerValue(res.headers, "location"))
             session.location = locationOf(res, "PATCH", client.registry);
           const range = parseUploadRange(headerValue(res.headers, "range"));
@@ -386,7 +394,7 @@ async function putChunked(
 function cancel(client: RegistryClient, repo: string, session: Session): void {
   client
     .request({ method: "DELETE", url: session.location, scopes: pushScopes(repo), retry: false })
-    .then((res) => res.body.destroy())
+    .then((res) => discardBody(res.body))
     .catch(() => undefined);
 }
 

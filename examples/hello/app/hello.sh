@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "Hello from a cairn-built image! $(cat /app/message.txt)"
