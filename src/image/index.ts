@@ -4,10 +4,10 @@ export { type DockerArchiveImage, writeDockerArchive } from "./docker-archive-wr
 export { imageFromManifest, indexFromManifest, MAX_CONFIG_BYTES, readVerified } from "./from-manifest.js";
 export { emptyImage, type ImageParts, imageFromParts, imageParts, jsonBytes } from "./from-parts.js";
 export {
+  type CreatedLayerFile,
   type LayerSource,
   layerFromBytes,
   layerFromCreated,
-  type CreatedLayerFile,
   layerFromFile,
   layerFromReader,
   layerFromSource,

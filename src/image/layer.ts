@@ -169,7 +169,10 @@ export interface CreatedLayerFile {
 export function layerFromCreated(created: CreatedLayerFile): Layer {
   const file = created.path;
   if (!file) {
-    throw new CairnError("E_USAGE", "layerFromCreated needs a layer written to a file (createLayer without `sink`)");
+    throw new CairnError(
+      "E_USAGE",
+      "layerFromCreated needs a layer written to a file (createLayer without `sink`)",
+    );
   }
   return layerFromSource({
     descriptor: created.descriptor,
