@@ -92,6 +92,18 @@ describe("cairn", () => {
     expect(s1.err).toContain("E_MANIFEST_UNSUPPORTED");
   });
 
+  it("inspect reads the fixtures: an index and an invalid config", async () => {
+    const list = await cli("inspect", "fixtures/manifests/docker-manifest-list.json");
+    expect(list.code).toBe(0);
+    expect(list.out).toContain("kind:       docker-manifest-list");
+    expect(list.out).toContain("linux/arm/v7");
+    const bad = await cli("inspect", "fixtures/manifests/invalid-config.json");
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("$.config.Env[1]");
+    const ok = await cli("inspect", "--json", "fixtures/manifests/oci-manifest.json");
+    expect(JSON.parse(ok.out).kind).toBe("oci-manifest");
+  });
+
   it("copy, images, inspect IMAGE, gc and fsck work on the default store", async () => {
     const rootfs = makeBusyboxRootfs(path.join(work, "rootfs"));
     const layer = await layerFromFile(tarDir(rootfs, path.join(work, "l.tar.gz")));

@@ -93,7 +93,7 @@ describe("token auth", () => {
     );
     issuer.requests.length = 0;
     await push(image, `${token.host}/cairn/tok:1`, { auth: creds(token) });
-    const pushTokens = issuer.requests.filter((r) => r.status === 200);
+    const pushTokens = issuer.requests.filter((r) => r.status === 200 && r.account === token.username);
     expect(pushTokens).toHaveLength(1);
     expect(decodeURIComponent(pushTokens[0]!.url)).toContain("repository:cairn/tok:pull,push");
 
@@ -129,7 +129,9 @@ describe("token auth", () => {
     issuer.requests.length = 0;
     const repos = await new RegistryClient(token.host, { auth: creds(token) }).catalog();
     expect(repos).toContain("cairn/tok");
-    expect(issuer.requests.some((r) => decodeURIComponent(r.url).includes("scope=registry:catalog:*"))).toBe(true);
+    expect(issuer.requests.some((r) => decodeURIComponent(r.url).includes("scope=registry:catalog:*"))).toBe(
+      true,
+    );
   });
 
   test("login stores the refresh token as identitytoken, used with the OAuth2 POST", async () => {

@@ -416,4 +416,3 @@ describe("referrers API", () => {
     expect(trusted.manifests).toHaveLength(2);
   });
 });
-

@@ -197,13 +197,21 @@ describe("tags, catalog, delete and referrers", () => {
     await push(image, `${reg.host}/cairn/ops:1`);
     const client = new RegistryClient(reg.host);
     const info = await client.headManifest("cairn/ops", "1");
-    expect(info).toEqual({ digest: await image.digest(), size: (await image.rawManifest()).length, mediaType: MediaType.ociManifest });
+    expect(info).toEqual({
+      digest: await image.digest(),
+      size: (await image.rawManifest()).length,
+      mediaType: MediaType.ociManifest,
+    });
     expect(await client.headManifest("cairn/ops", "nope")).toBeUndefined();
     const [layer] = await image.layers();
-    expect(await client.headBlob("cairn/ops", layer!.descriptor.digest)).toEqual({ size: layer!.descriptor.size });
+    expect(await client.headBlob("cairn/ops", layer!.descriptor.digest)).toEqual({
+      size: layer!.descriptor.size,
+    });
     await client.deleteBlob("cairn/ops", layer!.descriptor.digest);
     expect(await client.headBlob("cairn/ops", layer!.descriptor.digest)).toBeUndefined();
-    await expect(client.openBlob("cairn/ops", layer!.descriptor)).rejects.toSatisfy((e) => isCairnError(e, "E_NOT_FOUND"));
+    await expect(client.openBlob("cairn/ops", layer!.descriptor)).rejects.toSatisfy((e) =>
+      isCairnError(e, "E_NOT_FOUND"),
+    );
   });
 
   test("a mount from a repository without the blob falls back to the session the registry opened", async () => {
@@ -216,7 +224,8 @@ describe("tags, catalog, delete and referrers", () => {
       { mountFrom: ["cairn/does-not-have-it"] },
     );
     expect(outcome).toBe("uploaded");
-    expect(Buffer.from(await client.readBlob("cairn/mount-dst", descriptor, 1024)).toString()).toBe("mount fallback blob");
+    expect(Buffer.from(await client.readBlob("cairn/mount-dst", descriptor, 1024)).toString()).toBe(
+      "mount fallback blob",
+    );
   });
 });
-

@@ -8,6 +8,7 @@ import path from "node:path";
 import { type Digest, digestBytes, digestOf } from "../digest/index.js";
 import { CairnError } from "../errors/index.js";
 import { cleanPath, type IgnoreMatcher } from "./dockerignore.js";
+import { compileGlob } from "./glob.js";
 
 /** One entry of the context. */
 export interface ContextEntry {
@@ -96,31 +97,6 @@ export function hasWildcard(p: string): boolean {
   return false;
 }
 
-function globToRegExp(pattern: string): RegExp {
-  let re = "^";
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i] as string;
-    if (ch === "*") re += "[^/]*";
-    else if (ch === "?") re += "[^/]";
-    else if (ch === "\\" && i + 1 < pattern.length) re += `\\${pattern[++i]}`;
-    else if (ch === "[") {
-      const close = pattern.indexOf("]", i + 2);
-      if (close < 0) re += "\\[";
-      else {
-        let body = pattern.slice(i + 1, close);
-        if (body.startsWith("^")) body = `^${body.slice(1).replace(/\//g, "")}`;
-        re += `[${body.replace(/\\(?!.)/g, "\\\\")}]`;
-        i = close;
-      }
-    } else re += /[.+()|{}$^\]]/.test(ch) ? `\\${ch}` : ch;
-  }
-  try {
-    return new RegExp(`${re}$`, "u");
-  } catch {
-    return new RegExp(`^${pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`, "u");
-  }
-}
-
 /** A source path as it is looked up in the context: cleaned, relative, unable to leave the root. */
 export function contextRelative(source: string): string {
   const p = cleanPath(`/${source}`);
@@ -150,8 +126,8 @@ export async function digestContextSource(
   let roots: string[];
   if (rel === ".") roots = ["."];
   else if (hasWildcard(rel)) {
-    const re = globToRegExp(rel);
-    roots = [...index.entries.keys()].filter((p) => re.test(p)).sort();
+    const match = compileGlob(rel, false);
+    roots = [...index.entries.keys()].filter((p) => match(p)).sort();
   } else roots = index.entries.has(rel) ? [rel] : [];
   const excluded = (p: string, root: string) =>
     exclude.some(

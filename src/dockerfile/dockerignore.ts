@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { CairnError } from "../errors/index.js";
+import { compileGlob } from "./glob.js";
 import { goTrimSpace } from "./go-text.js";
 
 /** Matches context-relative paths against `.dockerignore` patterns. */
@@ -98,54 +99,26 @@ function validateGlob(pattern: string): void {
 
 type Compiled = (p: string) => boolean;
 
-const REGEX_ESCAPED = new Set([".", "+", "(", ")", "|", "{", "}", "$"]);
-// `?` must not split a surrogate pair: JavaScript regexps without the u flag see UTF-16 units.
-const ONE_CHAR = "(?:[\\uD800-\\uDBFF][\\uDC00-\\uDFFF]|[^/])";
-
+/** Docker's fast paths (exact, prefix `x/**`, suffix `**\/x`), else the full pattern matcher. */
 function compile(pattern: string): Compiled {
   const chars = Array.from(pattern);
-  let re = "^";
-  let type: "exact" | "prefix" | "suffix" | "regexp" = "exact";
+  let type: "exact" | "prefix" | "suffix" | "pattern" = "exact";
   let pos = 0;
-  let inClass = false;
   for (let iteration = 0; pos < chars.length; iteration++) {
     const ch = chars[pos++] as string;
     if (ch === "*") {
       if (chars[pos] === "*") {
         pos++;
         if (chars[pos] === "/") pos++;
-        if (pos >= chars.length) {
-          if (type === "exact") type = "prefix";
-          else {
-            re += ".*";
-            type = "regexp";
-          }
-        } else {
-          re += "(.*/)?";
-          type = "regexp";
-        }
+        if (pos >= chars.length) type = type === "exact" ? "prefix" : "pattern";
+        else type = "pattern";
         if (iteration === 0) type = "suffix";
-      } else {
-        re += "[^/]*";
-        type = "regexp";
-      }
-    } else if (ch === "?") {
-      re += inClass ? "[^/]" : ONE_CHAR;
-      type = "regexp";
-    } else if (REGEX_ESCAPED.has(ch)) {
-      re += `\\${ch}`;
+      } else type = "pattern";
+    } else if (ch === "?" || ch === "[" || ch === "]") {
+      type = "pattern";
     } else if (ch === "\\") {
-      const next = chars[pos++];
-      re += next === undefined ? "\\\\" : `\\${next}`;
-      type = "regexp";
-    } else if (ch === "[" || ch === "]") {
-      re += ch;
-      if (ch === "[") inClass = true;
-      else if (inClass && chars[pos - 2] !== "[" && !(chars[pos - 2] === "^" && chars[pos - 3] === "["))
-        inClass = false;
-      type = "regexp";
-    } else {
-      re += ch === "/" ? "\\/" : ch;
+      pos++;
+      type = "pattern";
     }
   }
   switch (type) {
@@ -159,15 +132,8 @@ function compile(pattern: string): Compiled {
       const suffix = pattern.slice(2);
       return (p) => p.endsWith(suffix) || (suffix[0] === "/" && p === suffix.slice(1));
     }
-    default: {
-      let regexp: RegExp;
-      try {
-        regexp = new RegExp(`${re}$`);
-      } catch (err) {
-        throw badPattern(pattern, err instanceof Error ? err.message : String(err));
-      }
-      return (p) => regexp.test(p);
-    }
+    default:
+      return compileGlob(pattern, true);
   }
 }
 

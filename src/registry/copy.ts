@@ -69,21 +69,35 @@ export async function pull(ref: string | Reference, options: PullOptions = {}): 
     options.tag === false
       ? undefined
       : (options.tag ?? (options.layout === undefined ? r.toString() : r.tag));
-  const descriptor = await layout.write(source, {
-    ...(tag ? { tag } : {}),
-    ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    onProgress: (e) => {
-      if (e.skipped)
-        options.onProgress?.({
-          direction: "pull",
-          digest: e.digest,
-          done: e.size,
-          total: e.size,
-          status: "exists",
-        });
-    },
-  });
+  // the layout stops at the first failed blob; this stops the downloads still under way
+  const controller = new AbortController();
+  const stop = () => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) stop();
+  options.signal?.addEventListener("abort", stop, { once: true });
+  let descriptor: Descriptor;
+  try {
+    descriptor = await layout.write(source, {
+      ...(tag ? { tag } : {}),
+      ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.skipped) {
+          options.onProgress?.({
+            direction: "pull",
+            digest: e.digest,
+            done: e.size,
+            total: e.size,
+            status: "exists",
+          });
+        }
+      },
+    });
+  } catch (err) {
+    controller.abort(err);
+    throw err;
+  } finally {
+    options.signal?.removeEventListener("abort", stop);
+  }
   return {
     reference: r.withDigest(descriptor.digest),
     digest: descriptor.digest,

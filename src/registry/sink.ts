@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import { type Digest, isDigest } from "../digest/index.js";
 import { CairnError } from "../errors/index.js";
-import { type Image, type ImageIndex, isImageIndex, mapLimit } from "../image/index.js";
+import { type Image, type ImageIndex, isImageIndex } from "../image/index.js";
 import {
   type Descriptor,
   type ImageIndexManifest,
@@ -57,19 +57,35 @@ function subjectOf(m: ImageManifest | ImageIndexManifest): Descriptor | undefine
 class RepositoryWriter {
   private readonly blobs = new Map<string, Promise<void>>();
   readonly counts = { uploaded: 0, mounted: 0, existing: 0 };
+  /** Aborted by the caller's signal or by the first failure, so no upload outlives the write. */
+  private readonly controller = new AbortController();
+  private readonly onCallerAbort = () => this.controller.abort(this.options.signal?.reason);
 
   constructor(
     private readonly client: RegistryClient,
     private readonly target: Reference,
     private readonly options: RegistryWriteOptions,
-  ) {}
+  ) {
+    if (options.signal?.aborted) this.onCallerAbort();
+    options.signal?.addEventListener("abort", this.onCallerAbort, { once: true });
+  }
+
+  /** Stops every transfer under way. */
+  abort(reason: unknown): void {
+    this.controller.abort(reason);
+  }
+
+  /** Stops listening to the caller's signal. */
+  close(): void {
+    this.options.signal?.removeEventListener("abort", this.onCallerAbort);
+  }
 
   private get repo(): string {
     return this.target.repository;
   }
 
-  private sig(): { signal?: AbortSignal } {
-    return this.options.signal ? { signal: this.options.signal } : {};
+  private sig(): { signal: AbortSignal } {
+    return { signal: this.controller.signal };
   }
 
   /** The repositories of this registry that the blobs of `origin` may be mounted from. */
@@ -171,10 +187,15 @@ class RepositoryWriter {
     }
     const origin = registryOrigin(image);
     const layers = await image.layers();
-    await mapLimit(layers, this.options.jobs ?? 4, async (layer) => {
-      if (isForeign(layer.descriptor)) return;
-      await this.blob(layer.descriptor, () => layer.open(this.sig()), registryOrigin(layer) ?? origin);
-    });
+    await settleLimit(
+      layers,
+      this.options.jobs ?? 4,
+      async (layer) => {
+        if (isForeign(layer.descriptor)) return;
+        await this.blob(layer.descriptor, () => layer.open(this.sig()), registryOrigin(layer) ?? origin);
+      },
+      (err) => this.abort(err),
+    );
     await this.blob(manifest.config, () => image.rawConfig(), origin);
     await this.putManifest(await image.rawManifest(), d, reference, manifest);
     return d;
@@ -232,14 +253,51 @@ export async function registryWrite(
     repositoryScope(target.repository, ["pull", "push"]),
     ...mounts.map((repo) => repositoryScope(repo, ["pull"])),
   ]);
-  const writer = new RepositoryWriter(client, target, options);
-  const reference = target.tag ?? top.digest;
   if (!isDigest(top.digest))
     throw new CairnError("E_DIGEST_INVALID", `source digest ${top.digest} is not usable`);
-  const descriptor = isImageIndex(source)
-    ? await writer.index(source, reference)
-    : await writer.image(source, reference);
-  return { descriptor, reference: target.withDigest(descriptor.digest), blobs: { ...writer.counts } };
+  const reference = target.tag ?? top.digest;
+  const writer = new RepositoryWriter(client, target, options);
+  try {
+    const descriptor = isImageIndex(source)
+      ? await writer.index(source, reference)
+      : await writer.image(source, reference);
+    return { descriptor, reference: target.withDigest(descriptor.digest), blobs: { ...writer.counts } };
+  } catch (err) {
+    writer.abort(err);
+    throw err;
+  } finally {
+    writer.close();
+  }
+}
+
+/**
+ * Runs `fn` over `items` with at most `limit` at once. After the first failure no new item
+ * starts and `onFailure` is told (to abort those under way); the call waits for them to settle,
+ * then rethrows that first failure.
+ */
+async function settleLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+  onFailure: (err: unknown) => void,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (error) {
+        if (!failure) {
+          failure = { error };
+          onFailure(error);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure) throw failure.error;
 }
 
 /** The other repositories of the target registry the source's blobs come from. */
