@@ -4,6 +4,7 @@
  */
 export * from "./content/index.js";
 export * from "./digest/index.js";
+export * from "./dockerfile/index.js";
 export * from "./errors/index.js";
 export * from "./image/index.js";
 export * from "./layer/index.js";

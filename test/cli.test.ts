@@ -104,6 +104,18 @@ describe("cairn", () => {
     expect(JSON.parse(ok.out).kind).toBe("oci-manifest");
   });
 
+  it("build --dry-run prints the plan of examples/hello; --json gives the plan as data", async () => {
+    const r = await cli("build", "--dry-run", "--build-arg", "BASE=scratch", "examples/hello");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("FROM scratch");
+    expect(r.out).toContain("COPY app/ /app/");
+    const j = await cli("build", "--dry-run", "--json", "--build-arg", "BASE=scratch", "examples/hello");
+    const plan = JSON.parse(j.out) as { stages: unknown[] };
+    expect(plan.stages.length).toBe(1);
+    const missing = await cli("build", "--dry-run", path.join(work, "nowhere"));
+    expect(missing.code).toBe(1);
+  });
+
   it("copy, images, inspect IMAGE, gc and fsck work on the default store", async () => {
     const rootfs = makeBusyboxRootfs(path.join(work, "rootfs"));
     const layer = await layerFromFile(tarDir(rootfs, path.join(work, "l.tar.gz")));

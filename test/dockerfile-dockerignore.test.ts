@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
@@ -59,10 +59,19 @@ describe("createIgnoreMatcher: Docker's pattern rules", () => {
       "dirx/a": false,
     });
     expect(ignored(["**"], ["x", "a/b/c"])).toEqual({ x: true, "a/b/c": true });
-    expect(ignored(["**foo"], ["foo", "barfoo", "a/foo"])).toEqual({ foo: true, barfoo: true, "a/foo": true });
+    expect(ignored(["**foo"], ["foo", "barfoo", "a/foo"])).toEqual({
+      foo: true,
+      barfoo: true,
+      "a/foo": true,
+    });
   });
   it("a matching parent directory ignores everything below it", () => {
-    expect(ignored(["node_modules", "/build"], ["node_modules/x/y.js", "src/node_modules", "build/out", "src/build"])).toEqual({
+    expect(
+      ignored(
+        ["node_modules", "/build"],
+        ["node_modules/x/y.js", "src/node_modules", "build/out", "src/build"],
+      ),
+    ).toEqual({
       "node_modules/x/y.js": true,
       "src/node_modules": false,
       "build/out": true,
@@ -70,7 +79,10 @@ describe("createIgnoreMatcher: Docker's pattern rules", () => {
     });
   });
   it("! re-includes, and the last matching pattern wins", () => {
-    expect(ignored(["*.md", "!README.md"], ["README.md", "CHANGES.md"])).toEqual({ "README.md": false, "CHANGES.md": true });
+    expect(ignored(["*.md", "!README.md"], ["README.md", "CHANGES.md"])).toEqual({
+      "README.md": false,
+      "CHANGES.md": true,
+    });
     expect(ignored(["!README.md", "*.md"], ["README.md"])).toEqual({ "README.md": true });
     expect(ignored(["docs", "!docs/keep.md"], ["docs/keep.md", "docs/other.md", "docs"])).toEqual({
       "docs/keep.md": false,
@@ -126,13 +138,17 @@ describe("createIgnoreMatcher: Docker's pattern rules", () => {
   });
   it("never throws anything but CairnError and matches in bounded time", () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ maxLength: 20 }), { maxLength: 5 }), fc.string({ maxLength: 40 }), (pats, p) => {
-        try {
-          createIgnoreMatcher(pats).matches(p);
-        } catch (err) {
-          if (!isCairnError(err)) throw err;
-        }
-      }),
+      fc.property(
+        fc.array(fc.string({ maxLength: 20 }), { maxLength: 5 }),
+        fc.string({ maxLength: 40 }),
+        (pats, p) => {
+          try {
+            createIgnoreMatcher(pats).matches(p);
+          } catch (err) {
+            if (!isCairnError(err)) throw err;
+          }
+        },
+      ),
       { numRuns: 1000 },
     );
     const start = performance.now();

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are Dockerfile and shell syntax, not templates
 import { describe, expect, it } from "vitest";
 import { expandWord, expandWords, ShellLexer } from "../src/dockerfile/index.js";
 import { isCairnError } from "../src/errors/index.js";
@@ -34,13 +35,14 @@ describe("expandWord: quotes and escapes", () => {
     ['"$PWD"', "/home"],
     ["\\$PWD", "$PWD"],
     ['"\\$PWD"', "$PWD"],
-    ['"\'$PWD\'"', "'/home'"],
+    ["\"'$PWD'\"", "'/home'"],
   ];
   for (const [input, expected] of cases) {
     it(`${input} -> ${expected}`, () => expect(expandWord(input, ENV)).toBe(expected));
   }
   for (const bad of ["he'llo", "he\\\\'llo", '"hello', '"hello\\"', "'hello"]) {
-    it(`${bad} is an unterminated quote`, () => expect(expandError(bad)).toMatch(/unexpected end of statement/));
+    it(`${bad} is an unterminated quote`, () =>
+      expect(expandError(bad)).toMatch(/unexpected end of statement/));
   }
 });
 
@@ -140,15 +142,15 @@ describe("expandWord: replacement", () => {
     expect(expandWord("${V//./-}", env)).toBe("app-tar-gz");
   });
   it("follows BuildKit's cases for wildcards and slashes", () => {
-    expect(
-      expandWord("${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}", { FOO: "/foo*/*/*.txt", NEEDLE: "\\*/" }),
-    ).toBe("/foo.*/*.txt - /foo..*.txt");
-    expect(expandWord("${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}", { FOO: "/tmp/tmp/bar.txt", NEEDLE: "/tmp" })).toBe(
-      "/tmp/bar.txt - /bar.txt",
+    expect(expandWord("${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}", { FOO: "/foo*/*/*.txt", NEEDLE: "\\*/" })).toBe(
+      "/foo.*/*.txt - /foo..*.txt",
     );
     expect(
-      expandWord("${FOO/$N/$R} - ${FOO//$N/$R}", { FOO: "/a/foo/b/c.txt", N: "/?/", R: "/" }),
-    ).toBe("/foo/b/c.txt - /foo/c.txt");
+      expandWord("${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}", { FOO: "/tmp/tmp/bar.txt", NEEDLE: "/tmp" }),
+    ).toBe("/tmp/bar.txt - /bar.txt");
+    expect(expandWord("${FOO/$N/$R} - ${FOO//$N/$R}", { FOO: "/a/foo/b/c.txt", N: "/?/", R: "/" })).toBe(
+      "/foo/b/c.txt - /foo/c.txt",
+    );
     expect(expandWord("${FOO//\\//\\/}", { FOO: "/tmp/foo.txt" })).toBe("\\/tmp\\/foo.txt");
     expect(expandWord("${FOO/$BAR/ww}", { FOO: "xxyy", BAR: "" })).toBe("wwxxyy");
     expect(expandWord("${FOO///}", { FOO: "xxyy" })).toBe("xxyy");
@@ -220,7 +222,10 @@ describe("expandWords and lexer options", () => {
   it("builds BuildKit's release file name", () => {
     const env = { VERSION: "v1.2.3", TARGETOS: "linux", TARGETARCH: "arm", TARGETVARIANT: "v7" };
     expect(
-      expandWord("something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz", env),
+      expandWord(
+        "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+        env,
+      ),
     ).toBe("something-v1.2.3.linux-arm-v7.tar.gz");
   });
 });

@@ -40,7 +40,9 @@ describe("parseInstruction: typed instructions", () => {
     });
   });
   it("COPY with flags, heredoc sources and exclude", () => {
-    const ast = parseDockerfile("COPY --from=build --chown=1:1 --chmod=0755 --link --exclude=*.md --exclude=x <<A src/ /dst/\nhello\nA\n");
+    const ast = parseDockerfile(
+      "COPY --from=build --chown=1:1 --chmod=0755 --link --exclude=*.md --exclude=x <<A src/ /dst/\nhello\nA\n",
+    );
     expect(parseInstruction(ast.instructions[0] as never)).toMatchObject({
       kind: "COPY",
       from: "build",
@@ -55,13 +57,15 @@ describe("parseInstruction: typed instructions", () => {
     });
   });
   it("ADD options", () => {
-    expect(typed("ADD --keep-git-dir --checksum=sha256:abc --unpack=false https://x/y.tar /y")).toMatchObject({
-      kind: "ADD",
-      keepGitDir: true,
-      checksum: "sha256:abc",
-      unpack: false,
-      sources: ["https://x/y.tar"],
-    });
+    expect(typed("ADD --keep-git-dir --checksum=sha256:abc --unpack=false https://x/y.tar /y")).toMatchObject(
+      {
+        kind: "ADD",
+        keepGitDir: true,
+        checksum: "sha256:abc",
+        unpack: false,
+        sources: ["https://x/y.tar"],
+      },
+    );
   });
   it("RUN, CMD and ENTRYPOINT forms", () => {
     expect(typed("RUN --mount=type=cache,target=/c --network=none echo hi")).toMatchObject({
@@ -72,16 +76,31 @@ describe("parseInstruction: typed instructions", () => {
       network: "none",
     });
     expect(typed('CMD ["a", "b"]')).toMatchObject({ kind: "CMD", command: ["a", "b"], shellForm: false });
-    expect(typed("ENTRYPOINT run.sh")).toMatchObject({ kind: "ENTRYPOINT", command: ["run.sh"], shellForm: true });
+    expect(typed("ENTRYPOINT run.sh")).toMatchObject({
+      kind: "ENTRYPOINT",
+      command: ["run.sh"],
+      shellForm: true,
+    });
   });
   it("ENV, LABEL and ARG pairs", () => {
-    expect(typed("ENV a=1 b=2")).toMatchObject({ pairs: [{ key: "a", value: "1" }, { key: "b", value: "2" }] });
-    expect(typed("ENV legacy value with spaces")).toMatchObject({ pairs: [{ key: "legacy", value: "value with spaces" }] });
+    expect(typed("ENV a=1 b=2")).toMatchObject({
+      pairs: [
+        { key: "a", value: "1" },
+        { key: "b", value: "2" },
+      ],
+    });
+    expect(typed("ENV legacy value with spaces")).toMatchObject({
+      pairs: [{ key: "legacy", value: "value with spaces" }],
+    });
     expect(typed('LABEL "a b"=c')).toMatchObject({ pairs: [{ key: '"a b"', value: "c" }] });
-    expect(typed("ARG a b=2 c=")).toMatchObject({ args: [{ key: "a" }, { key: "b", value: "2" }, { key: "c", value: "" }] });
+    expect(typed("ARG a b=2 c=")).toMatchObject({
+      args: [{ key: "a" }, { key: "b", value: "2" }, { key: "c", value: "" }],
+    });
   });
   it("HEALTHCHECK durations in nanoseconds", () => {
-    expect(typed("HEALTHCHECK --interval=5s --timeout=1m30s --start-period=0s --retries=3 CMD curl -f x")).toEqual(
+    expect(
+      typed("HEALTHCHECK --interval=5s --timeout=1m30s --start-period=0s --retries=3 CMD curl -f x"),
+    ).toEqual(
       expect.objectContaining({
         test: ["CMD-SHELL", "curl -f x"],
         interval: 5e9,
@@ -160,7 +179,9 @@ describe("parseInstruction: validation errors", () => {
       err = e;
     }
     expect(err).toBeInstanceOf(CairnError);
-    expect((err as CairnError).message).toMatch(/^Dockerfile line 2, column 1: no build stage in current context/);
+    expect((err as CairnError).message).toMatch(
+      /^Dockerfile line 2, column 1: no build stage in current context/,
+    );
   });
   it("splits stages and global ARGs", () => {
     const s = parseStages(parseDockerfile("ARG A=1\nFROM a AS one\nRUN x\nFROM one\nCOPY . .\n"));
@@ -189,7 +210,8 @@ describe("value checks", () => {
     expect(parseStopSignal("SIGRTMIN+3")).toBe(37);
     expect(parseStopSignal("RTMAX-1")).toBe(63);
     expect(parseStopSignal("9")).toBe(9);
-    for (const bad of ["0", "65", "SIGFOO", "RTMIN+20", "-1", ""]) expect(() => parseStopSignal(bad)).toThrow(ValueError);
+    for (const bad of ["0", "65", "SIGFOO", "RTMIN+20", "-1", ""])
+      expect(() => parseStopSignal(bad)).toThrow(ValueError);
   });
   it("EXPOSE ports", () => {
     expect(parseExposePort("80").ports).toEqual(["80/tcp"]);
@@ -206,17 +228,28 @@ describe("value checks", () => {
     expect(parseChmod("07777")).toBe(0o7777);
     expect(parseChmod("u=rwx,go=rx")).toBeUndefined();
     expect(parseChmod("a+X")).toBeUndefined();
-    for (const bad of ["", "8", "17777", "rwx", "u=rwq", "0x1ff"]) expect(() => parseChmod(bad)).toThrow(ValueError);
+    for (const bad of ["", "8", "17777", "rwx", "u=rwq", "0x1ff"])
+      expect(() => parseChmod(bad)).toThrow(ValueError);
   });
   it("flags", () => {
-    expect(parseFlags(["--a=1", "--b", "--c=x", "--c=y", "--", "--ignored"], { a: "string", b: "bool", c: "strings" }, "X")).toEqual({
+    expect(
+      parseFlags(
+        ["--a=1", "--b", "--c=x", "--c=y", "--", "--ignored"],
+        { a: "string", b: "bool", c: "strings" },
+        "X",
+      ),
+    ).toEqual({
       a: "1",
       b: true,
       c: ["x", "y"],
     });
   });
   it("RUN mounts", () => {
-    expect(parseRunMount("type=secret,id=npmrc")).toMatchObject({ type: "secret", id: "npmrc", target: "/run/secrets/npmrc" });
+    expect(parseRunMount("type=secret,id=npmrc")).toMatchObject({
+      type: "secret",
+      id: "npmrc",
+      target: "/run/secrets/npmrc",
+    });
     expect(parseRunMount("type=ssh")).toMatchObject({ type: "ssh", id: "default" });
     expect(parseRunMount("target=/src,from=build,source=/out,rw")).toMatchObject({
       type: "bind",
@@ -225,8 +258,13 @@ describe("value checks", () => {
       target: "/src",
       readonly: false,
     });
-    expect(parseRunMount('type=tmpfs,"target=/a,b",size=64m')).toMatchObject({ target: "/a,b", size: 64 * 1024 * 1024 });
-    expect(parseRunMount("type=cache,target=$D,sharing=locked,mode=0700,uid=1", (w) => w.replace("$D", "/d"))).toMatchObject({
+    expect(parseRunMount('type=tmpfs,"target=/a,b",size=64m')).toMatchObject({
+      target: "/a,b",
+      size: 64 * 1024 * 1024,
+    });
+    expect(
+      parseRunMount("type=cache,target=$D,sharing=locked,mode=0700,uid=1", (w) => w.replace("$D", "/d")),
+    ).toMatchObject({
       target: "/d",
       id: "/d",
       sharing: "locked",

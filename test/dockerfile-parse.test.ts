@@ -176,7 +176,17 @@ describe("parseDockerfile: heredocs", () => {
     expect(err.details).toMatchObject({ line: 2, column: 1, endLine: 3 });
   });
   it("parses heredoc words like BuildKit", () => {
-    for (const w of ["<<EOF", "<<'EOF'", '<<"EOF"', "<<-EOF", "<<-'EOF'", '<<-"EOF"', '<<EO"F"', "<< EOF", "<<- EOF"]) {
+    for (const w of [
+      "<<EOF",
+      "<<'EOF'",
+      '<<"EOF"',
+      "<<-EOF",
+      "<<-'EOF'",
+      '<<-"EOF"',
+      '<<EO"F"',
+      "<< EOF",
+      "<<- EOF",
+    ]) {
       expect(parseHeredocWord(w)?.name).toBe("EOF");
     }
     for (const w of ["", "EOF", "<<", "<<-", "<EOF", "<<<EOF", "<<EOF sh"]) {
@@ -198,7 +208,9 @@ describe("parseDockerfile: heredocs", () => {
 
 describe("parseDockerfile: directives, comments and continuations", () => {
   it("records directives and stops at the first other line", () => {
-    const ast = parseDockerfile("# syntax=docker/dockerfile:1\n#check=skip=all\n# escape=`\nFROM a\nRUN b `\n  c\n");
+    const ast = parseDockerfile(
+      "# syntax=docker/dockerfile:1\n#check=skip=all\n# escape=`\nFROM a\nRUN b `\n  c\n",
+    );
     expect(ast.directives).toEqual([
       { name: "syntax", value: "docker/dockerfile:1", line: 1 },
       { name: "check", value: "skip=all", line: 2 },
@@ -222,14 +234,18 @@ describe("parseDockerfile: directives, comments and continuations", () => {
     expect(parseDockerfile("FROM a\nRUN b `\nc\n", { escape: "`" }).instructions[1]?.args).toEqual(["b c"]);
   });
   it("keeps preceding comments and strips a BOM", () => {
-    const ast = parseDockerfile("\ufeff# builds the app\n# second\nFROM a\n\n#\n# after blank comment\nRUN x\n");
+    const ast = parseDockerfile(
+      "\ufeff# builds the app\n# second\nFROM a\n\n#\n# after blank comment\nRUN x\n",
+    );
     expect(ast.instructions[0]?.comments).toEqual(["builds the app", "second"]);
     expect(ast.instructions[1]?.comments).toEqual(["after blank comment"]);
   });
   it("warns about empty continuation lines", () => {
     const ast = parseDockerfile("FROM a\nRUN something \\\n\nfollowing \\\n\nmore\n");
     expect(ast.instructions[1]?.args).toEqual(["something following more"]);
-    expect(ast.warnings).toEqual([{ message: "Empty continuation line found in: RUN something following more", line: 6 }]);
+    expect(ast.warnings).toEqual([
+      { message: "Empty continuation line found in: RUN something following more", line: 6 },
+    ]);
   });
   it("handles CRLF line endings", () => {
     expect(dump("FROM a\r\nRUN b \\\r\n  c\r\n")).toBe('(from "a")\n(run "b   c")\n');
@@ -270,7 +286,9 @@ describe("parseDockerfile: errors", () => {
   });
   it("says what was expected for nested JSON", () => {
     const err = parseError('FROM a\nRUN ["a", 1]\n');
-    expect(err.message).toMatch(/arrays must be comprised of strings only; expected a JSON array of strings, found 1/);
+    expect(err.message).toMatch(
+      /arrays must be comprised of strings only; expected a JSON array of strings, found 1/,
+    );
   });
   it("falls back to shell form for JSON it cannot read", () => {
     expect(dump("FROM a\nCMD [1e999]\n")).toBe('(from "a")\n(cmd "[1e999]")\n');

@@ -169,6 +169,8 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
       exclusion = true;
       p = p.slice(1);
     }
+    // Paths are matched relative to the context root, so a leading "/" means the root (as the reader does).
+    if (p.length > 1 && p[0] === "/") p = p.slice(1);
     validateGlob(p);
     compiled.push({ exclusion, match: compile(p) });
     kept.push(exclusion ? `!${p}` : p);

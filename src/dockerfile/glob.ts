@@ -146,7 +146,7 @@ export function compileGlob(pattern: string, doubleStar: boolean): GlobMatcher {
             break;
           case "class": {
             const inside = tok.ranges.some(([lo, hi]) => code >= lo && code <= hi);
-            if (inside !== tok.negated && !(tok.negated && ch === "/" && !doubleStar)) add(next, s + 2, pos + 1);
+            if (inside !== tok.negated) add(next, s + 2, pos + 1);
             break;
           }
           default:

@@ -2,7 +2,6 @@
  * Turning one logical line into keyword, flags and argument nodes, per instruction, with
  * BuildKit's rules (JSON or shell form, word splitting with quotes kept, ENV/LABEL pairs).
  */
-import { CairnError } from "../errors/index.js";
 import { goToLower, goTrimLeft, goTrimSpace, isGoSpace, toWellFormed } from "./go-text.js";
 
 /** The argument nodes of one line and whether they came from a JSON array. */
@@ -281,10 +280,4 @@ export function parseLineArgs(keyword: string, rest: string, escapeToken: string
     default:
       return { args: [""], json: false };
   }
-}
-
-/** Throws a CairnError for a non-CairnError; used where a line error has no location yet. */
-export function asCairn(err: unknown): CairnError {
-  if (err instanceof CairnError) return err;
-  return new CairnError("E_DOCKERFILE_SYNTAX", err instanceof Error ? err.message : String(err));
 }

@@ -30,7 +30,14 @@ import {
   writeAll,
 } from "./fs-sync.js";
 import { HashTap } from "./hash-tap.js";
-import { cleanName, realRoot, SafeRoot, type UnsafePathPolicy } from "./safe-path.js";
+import {
+  cleanName,
+  type LowerEntry,
+  type LowerLayers,
+  realRoot,
+  SafeRoot,
+  type UnsafePathPolicy,
+} from "./safe-path.js";
 import { makeDevice, makeFifo } from "./special-files.js";
 import { readTar, type TarEntry, type TarHeader } from "./tar-read.js";
 import { parseWhiteout } from "./whiteout.js";
@@ -61,6 +68,30 @@ export interface ApplyProgress {
   bytes: number;
 }
 
+/**
+ * Applying a layer as a diff: the target directory receives only this layer's own entries,
+ * as an overlayfs upper directory would hold them (containerd's overlay snapshotter form).
+ * Whiteouts and opaque markers are not applied but recorded in the result, and written as
+ * overlayfs markers when `overlayMarkers` is set.
+ */
+export interface DiffApplyOptions {
+  /** The merged layers below this one; omit for the first layer. */
+  lower?: LowerLayers;
+  /**
+   * Also write overlayfs markers: a 0:0 character device per whiteout, the
+   * `trusted.overlay.opaque=y` xattr per opaque directory (needs root; default: when privileged).
+   */
+  overlayMarkers?: boolean;
+}
+
+/** A whiteout or opaque directory recorded by a diff-mode {@link applyLayer}. */
+export interface RecordedWhiteout {
+  /** `whiteout`: hides `path` of lower layers; `opaque`: hides every lower child of directory `path`. */
+  kind: "whiteout" | "opaque";
+  /** The path relative to the root ("" for the root directory). */
+  path: string;
+}
+
 /** Options for {@link applyLayer}. */
 export interface ApplyLayerOptions extends Omit<OpenLayerOptions, "onCompression"> {
   /**
@@ -77,6 +108,8 @@ export interface ApplyLayerOptions extends Omit<OpenLayerOptions, "onCompression
   onWarning?: (warning: ApplyWarning) => void;
   onProgress?: (progress: ApplyProgress) => void;
   signal?: AbortSignal;
+  /** Apply as a diff over lower layers instead of onto the merged tree (see {@link DiffApplyOptions}). */
+  diff?: DiffApplyOptions;
 }
 
 /** What {@link applyLayer} did. */
@@ -87,6 +120,8 @@ export interface ApplyLayerResult {
   /** Tar entries read (including whiteouts and skipped ones). */
   entries: number;
   uncompressedBytes: number;
+  /** With `diff`: the whiteouts and opaque directories that take effect over the lower layers. */
+  whiteouts?: RecordedWhiteout[];
 }
 
 interface DirMeta {
@@ -121,20 +156,41 @@ class Applier {
   private ownershipSkipped = 0;
   /** Without privileges: directories made owner-writable to write into them, with their modes. */
   private readonly restoreModes = new Map<string, number>();
+  /** Diff mode: markers met, resolved at the end (whether they hide anything depends on the whole layer). */
+  private readonly pendingWhiteouts: RecordedWhiteout[] = [];
+  /** Diff mode: lower files copied here as hardlink targets. */
+  private readonly copiedUp = new Set<string>();
+  readonly recorded: RecordedWhiteout[] = [];
 
   constructor(
     rootDir: string,
     private readonly options: ApplyLayerOptions,
   ) {
     this.privileged = !(options.rootless ?? this.uid !== 0);
-    this.root = new SafeRoot(rootDir, options.unsafePaths ?? "reject", {
-      onReplacedParent: (rel, entry) =>
-        this.warn(
-          "parent-replaced",
-          entry,
-          `parent ${JSON.stringify(rel)} was not a directory: replaced by one`,
-        ),
-    });
+    this.root = new SafeRoot(
+      rootDir,
+      options.unsafePaths ?? "reject",
+      {
+        onReplacedParent: (rel, entry) =>
+          this.warn(
+            "parent-replaced",
+            entry,
+            `parent ${JSON.stringify(rel)} was not a directory: replaced by one`,
+          ),
+        onCopyUpDir: (rel, lower) => this.copyUpDir(rel, lower),
+      },
+      options.diff?.lower,
+    );
+    const lowerRoot = options.diff?.lower?.lstat("");
+    if (lowerRoot?.type === "directory") this.copyUpDir("", lowerRoot);
+  }
+
+  /** A lower directory recreated here takes the lower one's attributes, as overlayfs copy-up does. */
+  private copyUpDir(rel: string, lower: LowerEntry): void {
+    const abs = this.root.abs(rel);
+    if (this.privileged) lchownSync(abs, lower.uid, lower.gid);
+    chmodSync(abs, this.privileged ? lower.mode : lower.mode | 0o700);
+    this.dirMeta.set(rel, { mode: lower.mode, atime: lower.mtime, mtime: lower.mtime });
   }
 
   private warn(code: ApplyWarningCode, path: string, message: string): void {
@@ -343,7 +399,7 @@ class Applier {
     const targetRel = [...parent, targetParts[targetParts.length - 1]].join("/");
     if (targetRel === rel) return;
     const targetAbs = this.root.abs(targetRel);
-    const target = lstatOrUndefined(targetAbs);
+    const target = lstatOrUndefined(targetAbs) ?? this.copyUpFile(targetParts, targetRel, h.name);
     if (!target) throw invalid("the target does not exist");
     if (target.isDirectory()) throw invalid("the target is a directory");
     if (existing) {
@@ -353,17 +409,54 @@ class Applier {
     this.writable(rel, () => linkSync(targetAbs, abs));
   }
 
+  /**
+   * Diff mode: a hardlink's target that only a lower layer holds is copied here first (as
+   * overlayfs copies up a file linked in a merged mount), so both names share an inode.
+   */
+  private copyUpFile(targetParts: string[], targetRel: string, entry: string): fs.Stats | undefined {
+    const lower = this.options.diff?.lower;
+    const below = lower?.lstat(targetRel);
+    if (!lower || !below || below.type === "directory") return undefined;
+    const parent = this.root.resolveParent(targetParts, entry, "create") as string[];
+    const rel = [...parent, targetParts[targetParts.length - 1]].join("/");
+    const abs = this.root.abs(rel);
+    if (below.type === "symlink") {
+      symlinkSync(lower.readlink(targetRel), abs);
+    } else {
+      const host = lower.hostPath(targetRel);
+      if (below.type !== "file" || host === undefined) {
+        throw new CairnError(
+          "E_LAYER_INVALID",
+          `hardlink ${JSON.stringify(entry)}: its target ${JSON.stringify(targetRel)} in a lower layer is not a regular file or symlink`,
+          { path: entry },
+        );
+      }
+      fs.copyFileSync(host, abs, fs.constants.COPYFILE_FICLONE);
+      chmodSync(abs, below.mode);
+    }
+    if (this.privileged) lchownSync(abs, below.uid, below.gid);
+    lutimesSync(abs, below.mtime, below.mtime);
+    this.copiedUp.add(rel);
+    return lstatOrUndefined(abs);
+  }
+
   private whiteout(parts: string[], target: string, entry: string): void {
     // Whiteouts never act through a symlinked parent: only the named path of lower layers.
     const parent = this.root.resolveParent(parts, entry, "nofollow");
     if (!parent) return;
-    this.removeLower([...parent, target].join("/"));
+    const rel = [...parent, target].join("/");
+    if (this.options.diff) this.pendingWhiteouts.push({ kind: "whiteout", path: rel });
+    else this.removeLower(rel);
   }
 
   private opaque(parts: string[], entry: string): void {
     const dir = this.root.resolveParent(parts, entry, "nofollow");
     if (!dir) return;
     const rel = dir.join("/");
+    if (this.options.diff) {
+      this.pendingWhiteouts.push({ kind: "opaque", path: rel });
+      return;
+    }
     for (const child of readdirNames(this.root.abs(rel))) this.removeLower(rel ? `${rel}/${child}` : child);
   }
 
@@ -395,8 +488,66 @@ class Applier {
     if (st && Object.keys(keep).length > 0) this.xattrQueue.push({ rel, abs, ino: st.ino, xattrs: keep });
   }
 
+  /**
+   * Diff mode: decides what each marker hides now that the whole layer is here. A whiteout of
+   * a path this layer creates as a directory makes that directory opaque (whiteouts hide lower
+   * layers only); one of a path no lower layer has does nothing.
+   */
+  private resolveMarkers(): void {
+    const diff = this.options.diff;
+    if (!diff) return;
+    const lower = diff.lower;
+    const markers = diff.overlayMarkers ?? this.privileged;
+    const opaque = new Set<string>();
+    const whiteouts = new Set<string>();
+    const ensureDir = (rel: string) => {
+      const parts = rel === "" ? [] : rel.split("/");
+      this.root.resolveParent([...parts, "-"], rel, "create");
+    };
+    for (const m of this.pendingWhiteouts) {
+      let local = lstatOrUndefined(this.root.abs(m.path));
+      if (local && m.kind === "whiteout" && this.copiedUp.has(m.path)) {
+        this.remove(m.path, this.root.abs(m.path), false);
+        local = undefined;
+      }
+      if (local) {
+        if (local.isDirectory()) opaque.add(m.path);
+        continue;
+      }
+      const below = lower?.lstat(m.path);
+      if (!below) continue;
+      if (m.kind === "opaque") {
+        if (below.type !== "directory") continue;
+        ensureDir(m.path);
+        opaque.add(m.path);
+        continue;
+      }
+      const parent = m.path.includes("/") ? m.path.slice(0, m.path.lastIndexOf("/")) : "";
+      ensureDir(parent);
+      whiteouts.add(m.path);
+      if (markers) {
+        const abs = this.root.abs(m.path);
+        this.writable(m.path, () => makeDevice(this.root.abs(parent), abs, "char-device", 0, 0, 0));
+      }
+    }
+    for (const p of opaque) this.recorded.push({ kind: "opaque", path: p });
+    for (const p of whiteouts) this.recorded.push({ kind: "whiteout", path: p });
+    if (markers && opaque.size > 0) {
+      const y = new Uint8Array([0x79]);
+      const errors = writeXattrs(
+        [...opaque].map((p) => ({ path: this.root.abs(p), xattrs: { "trusted.overlay.opaque": y } })),
+      );
+      if (errors) {
+        throw new CairnError("E_IO", `cannot mark opaque directories for overlayfs: ${errors}`, {
+          path: this.root.root,
+        });
+      }
+    }
+  }
+
   /** Directory modes and times (children are all written now), then xattrs in one batch. */
   finish(): void {
+    this.resolveMarkers();
     for (const [rel, mode] of this.restoreModes) {
       if (this.root.isKnownDir(rel) && !this.dirMeta.has(rel)) chmodSync(this.root.abs(rel), mode);
     }
@@ -477,7 +628,9 @@ export async function applyLayer(
     );
   }
   options.onProgress?.({ entries, bytes: tap.bytes });
-  return { diffId, compression, entries, uncompressedBytes: tap.bytes };
+  const result: ApplyLayerResult = { diffId, compression, entries, uncompressedBytes: tap.bytes };
+  if (options.diff) result.whiteouts = applier.recorded;
+  return result;
 }
 
 /**

@@ -10,6 +10,8 @@ export {
   type ApplyWarning,
   type ApplyWarningCode,
   applyLayer,
+  type DiffApplyOptions,
+  type RecordedWhiteout,
   unpackLayerAtomic,
 } from "./apply.js";
 export {
@@ -39,7 +41,7 @@ export {
 } from "./entry.js";
 export { comparePaths, decodeName, encodeName } from "./names.js";
 export { type FromOverlayUpperOptions, fromOverlayUpper } from "./overlay.js";
-export { cleanName, type UnsafePathPolicy } from "./safe-path.js";
+export { cleanName, type LowerEntry, type LowerLayers, type UnsafePathPolicy } from "./safe-path.js";
 export type { TarErrorKind, TarFormat } from "./tar-header.js";
 export {
   type ContentSegment,

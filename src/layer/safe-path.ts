@@ -77,6 +77,39 @@ export type ResolveMode =
 /** What happened on the way, for warnings. */
 export interface ResolveEvents {
   onReplacedParent?(rel: string, entry: string): void;
+  /** A directory of the lower layers was created here to hold a child (overlayfs' copy-up). */
+  onCopyUpDir?(rel: string, lower: LowerEntry): void;
+}
+
+/** What the merged lower layers hold at a path (see {@link LowerLayers}). */
+export interface LowerEntry {
+  type: "directory" | "symlink" | "file" | "other";
+  /** Permission bits including setuid/setgid/sticky. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch. */
+  mtime: number;
+}
+
+/**
+ * A read-only view of the layers below the one being applied, when a layer is applied as a
+ * diff (an overlayfs upper directory) rather than onto the merged tree: missing parents are
+ * looked up there, so symlinked parents of lower layers are followed and copied-up
+ * directories keep their attributes.
+ *
+ * @example
+ * ```ts
+ * const lower: LowerLayers = { lstat: (rel) => view.lowerEntry(rel), readlink: (rel) => view.readlinkSync(rel), hostPath: (rel) => view.hostPath(rel) };
+ * ```
+ */
+export interface LowerLayers {
+  /** The entry at `rel` in the merged lower layers (no symlink inside `rel` is followed). */
+  lstat(rel: string): LowerEntry | undefined;
+  /** The target of the symlink at `rel` in the merged lower layers. */
+  readlink(rel: string): string;
+  /** A file on disk holding the content of the non-directory at `rel`, for copying it up. */
+  hostPath(rel: string): string | undefined;
 }
 
 /**
@@ -97,6 +130,7 @@ export class SafeRoot {
     readonly root: string,
     readonly policy: UnsafePathPolicy,
     private readonly events: ResolveEvents = {},
+    readonly lower?: LowerLayers,
   ) {}
 
   /** The absolute path of a relative one. */
@@ -148,16 +182,25 @@ export class SafeRoot {
       const abs = this.abs(rel);
       const st = lstatOrUndefined(abs);
       if (st === undefined) {
-        if (mode !== "create") return undefined;
-        mkdirSync(abs, 0o755);
+        const below = this.lower?.lstat(rel);
+        if (below?.type !== "symlink") {
+          if (mode === "create") {
+            mkdirSync(abs, 0o755);
+            this.dirs.add(rel);
+            if (below?.type === "directory") this.events.onCopyUpDir?.(rel, below);
+            else if (below) this.events.onReplacedParent?.(rel, entry);
+            continue;
+          }
+          // Only in the lower layers: go on by name, without caching (nothing is here yet).
+          if (below?.type === "directory") continue;
+          return undefined;
+        }
+      }
+      if (st?.isDirectory()) {
         this.dirs.add(rel);
         continue;
       }
-      if (st.isDirectory()) {
-        this.dirs.add(rel);
-        continue;
-      }
-      if (st.isSymbolicLink()) {
+      if (st === undefined || st.isSymbolicLink()) {
         if (mode === "nofollow") return undefined;
         if (++links > MAX_SYMLINKS) {
           throw new CairnError(
@@ -168,7 +211,7 @@ export class SafeRoot {
             },
           );
         }
-        const target = readlinkName(abs);
+        const target = st === undefined ? (this.lower as LowerLayers).readlink(rel) : readlinkName(abs);
         real.pop();
         if (target.startsWith("/")) {
           if (this.policy === "reject") {

@@ -56,30 +56,29 @@ export interface PullResult {
  */
 export async function pull(ref: string | Reference, options: PullOptions = {}): Promise<PullResult> {
   const r = toReference(ref);
-  const got = await registryGet(r, options);
-  const source =
-    isImageIndex(got) && !options.allPlatforms ? await got.image(options.platform ?? hostPlatform()) : got;
-  const layout =
-    options.layout === undefined
-      ? await ImageLayout.openDefault()
-      : typeof options.layout === "string"
-        ? await ImageLayout.open(options.layout, { create: true })
-        : options.layout;
-  const tag =
-    options.tag === false
-      ? undefined
-      : (options.tag ?? (options.layout === undefined ? r.toString() : r.tag));
-  // the layout stops at the first failed blob; this stops the downloads still under way
+  // aborted by the caller or by the first failed blob: no download outlives this call
   const controller = new AbortController();
   const stop = () => controller.abort(options.signal?.reason);
   if (options.signal?.aborted) stop();
   options.signal?.addEventListener("abort", stop, { once: true });
-  let descriptor: Descriptor;
   try {
-    descriptor = await layout.write(source, {
+    const got = await registryGet(r, { ...options, signal: controller.signal });
+    const source =
+      isImageIndex(got) && !options.allPlatforms ? await got.image(options.platform ?? hostPlatform()) : got;
+    const layout =
+      options.layout === undefined
+        ? await ImageLayout.openDefault()
+        : typeof options.layout === "string"
+          ? await ImageLayout.open(options.layout, { create: true })
+          : options.layout;
+    const tag =
+      options.tag === false
+        ? undefined
+        : (options.tag ?? (options.layout === undefined ? r.toString() : r.tag));
+    const descriptor = await layout.write(source, {
       ...(tag ? { tag } : {}),
       ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
-      signal: controller.signal,
+      ...(options.signal ? { signal: options.signal } : {}),
       onProgress: (e) => {
         if (e.skipped) {
           options.onProgress?.({
@@ -92,19 +91,19 @@ export async function pull(ref: string | Reference, options: PullOptions = {}): 
         }
       },
     });
+    return {
+      reference: r.withDigest(descriptor.digest),
+      digest: descriptor.digest,
+      descriptor,
+      layout: layout.dir,
+      ...(tag ? { tag } : {}),
+    };
   } catch (err) {
     controller.abort(err);
     throw err;
   } finally {
     options.signal?.removeEventListener("abort", stop);
   }
-  return {
-    reference: r.withDigest(descriptor.digest),
-    digest: descriptor.digest,
-    descriptor,
-    layout: layout.dir,
-    ...(tag ? { tag } : {}),
-  };
 }
 
 /** What {@link push} and {@link copy} take as a source or destination. */

@@ -57,8 +57,9 @@ export function registryBlobReader(
   options: { signal?: AbortSignal; onProgress?: ProgressListener } = {},
 ): BlobReader {
   const sig = (s?: AbortSignal) => {
-    const signal = s ?? options.signal;
-    return signal ? { signal } : {};
+    const both = [s, options.signal].filter((x): x is AbortSignal => x !== undefined);
+    if (both.length === 0) return {};
+    return { signal: both.length === 1 || both[0] === both[1] ? (both[0] as AbortSignal) : anySignal(both) };
   };
   const progress = options.onProgress ? { onProgress: options.onProgress } : {};
   return {
@@ -70,6 +71,17 @@ export function registryBlobReader(
       return client.readBlob(repository, d, maxBytes, { ...progress, ...sig(o?.signal) });
     },
   };
+}
+
+/** A signal that aborts when any of `signals` does (`AbortSignal.any` where Node has it). */
+function anySignal(signals: AbortSignal[]): AbortSignal {
+  if (typeof AbortSignal.any === "function") return AbortSignal.any(signals);
+  const controller = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) controller.abort(s.reason);
+    else s.addEventListener("abort", () => controller.abort(s.reason), { once: true });
+  }
+  return controller.signal;
 }
 
 function once<T>(fn: () => Promise<T>): () => Promise<T> {
