@@ -10,3 +10,4 @@ export * from "./image/index.js";
 export * from "./layer/index.js";
 export * from "./manifest/index.js";
 export * from "./reference/index.js";
+export * from "./registry/index.js";

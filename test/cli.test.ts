@@ -125,9 +125,9 @@ describe("cairn", () => {
     expect(
       (await cli("copy", "-q", `oci:${path.join(work, "src")}:v1`, `docker-archive:${archive}:ex/a:1`)).code,
     ).toBe(0);
-    expect((await cli("copy", "-q", `docker-archive:${archive}`, "ex/a:1")).code).toBe(0);
+    expect((await cli("copy", "-q", `docker-archive:${archive}`, "store:ex/a:1")).code).toBe(0);
     const images = await cli("images");
-    expect(images.out).toContain("ex/a:1");
+    expect(images.out).toContain("docker.io/ex/a:1");
     const inspected = await cli("inspect", "ex/a:1");
     expect(inspected.code).toBe(0);
     expect(inspected.out).toContain("kind:       image-config");

@@ -772,3 +772,26 @@ describe("interop with skopeo and umoci", () => {
     execFileSync(umoci, ["stat", "--image", `${dir}:configured`], { stdio: "pipe" });
   });
 });
+
+describe("memory", () => {
+  it("a put with an AbortSignal does not keep chunks alive (256 MiB grows RSS by well under 256 MiB)", async () => {
+    const dir = await fsp.mkdtemp(path.join(tmpdir(), "cairn-put-mem-"));
+    try {
+      const layout = await OciLayout.open(dir, { create: true });
+      async function* chunks() {
+        for (let i = 0; i < 256; i++) yield new Uint8Array(1 << 20).fill(i);
+      }
+      globalThis.gc?.();
+      const base = process.memoryUsage().rss;
+      let peak = base;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }, 10);
+      await layout.put(chunks(), { signal: new AbortController().signal });
+      clearInterval(sampler);
+      expect((peak - base) / 2 ** 20).toBeLessThan(128);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -230,7 +230,8 @@ describe("locations", () => {
       ref: "example.com/a:1",
     });
     expect(parseImageLocation("docker://busybox")).toEqual({ transport: "docker", ref: "busybox" });
-    expect(parseImageLocation("busybox:latest")).toEqual({ transport: "store", name: "busybox:latest" });
+    expect(parseImageLocation("busybox:latest")).toEqual({ transport: "name", name: "busybox:latest" });
+    expect(parseImageLocation("store:busybox")).toEqual({ transport: "store", name: "busybox" });
   });
 
   it("converts Docker images to OCI when copying into an oci: layout", async () => {

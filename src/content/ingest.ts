@@ -107,18 +107,10 @@ async function drain(
   onChunk: (chunk: unknown) => Promise<void>,
 ): Promise<void> {
   const it = source[Symbol.asyncIterator]();
-  let onAbort: (() => void) | undefined;
-  const aborted = signal
-    ? new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortedError("put", signal));
-        signal.addEventListener("abort", onAbort, { once: true });
-      })
-    : undefined;
-  aborted?.catch(() => {});
   try {
     for (;;) {
       throwIfAborted(signal, "put");
-      const next = aborted ? await Promise.race([it.next(), aborted]) : await it.next();
+      const next = signal ? await nextOrAbort(it, signal) : await it.next();
       if (next.done) return;
       await onChunk(next.value);
     }
@@ -127,9 +119,26 @@ async function drain(
     // Not awaited: a generator parked in a pending next() only returns once that settles.
     Promise.resolve(it.return?.()).catch(() => {});
     throw err;
-  } finally {
-    if (signal && onAbort) signal.removeEventListener("abort", onAbort);
   }
+}
+
+// One listener per read, removed when the read settles: racing every read against a single
+// long-lived abort promise would keep each chunk reachable until the put ends.
+function nextOrAbort<T>(it: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortedError("put", signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    it.next().then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** Releases a source that will not be read: a stream is destroyed, an iterable left untouched. */

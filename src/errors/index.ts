@@ -29,7 +29,8 @@ export type CairnErrorCode =
   | "E_NO_RUNTIME"
   | "E_ABORTED"
   | "E_USAGE"
-  | "E_IO";
+  | "E_IO"
+  | "E_IN_USE";
 
 /** Options for constructing a {@link CairnError}. */
 export interface CairnErrorOptions {

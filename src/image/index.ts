@@ -14,7 +14,7 @@ export {
   withMediaType,
 } from "./layer.js";
 export { ImageLayout, type LayoutWriteOptions, storeBlobReader } from "./layout.js";
-export { openLocal, type WriteLocalOptions, writeLocal } from "./local.js";
+export { findInStore, openLocal, storeName, type WriteLocalOptions, writeLocal } from "./local.js";
 export {
   appendLayers,
   applyConfigChanges,

@@ -45,6 +45,7 @@ export function layerFromSource(src: LayerSource): Layer {
   const where = src.where ?? `layer ${src.descriptor.digest}`;
   const layer: Layer = {
     descriptor: src.descriptor,
+    openUnverified: (options) => src.open(options),
     async open(options) {
       const raw = await src.open(options);
       return verified(raw, { digest: src.descriptor.digest, size: src.descriptor.size, source: where });
@@ -108,6 +109,7 @@ export function withMediaType(layer: Layer, mediaType: string): Layer {
     diffId: () => layer.diffId(),
     open: (o) => layer.open(o),
     openUncompressed: (o) => layer.openUncompressed(o),
+    ...(layer.openUnverified ? { openUnverified: (o?: ReadOptions) => layer.openUnverified!(o) } : {}),
   };
 }
 

@@ -1,10 +1,11 @@
 import { existsSync } from "node:fs";
 import { CairnError } from "../errors/index.js";
+import { parseReference } from "../reference/index.js";
 import { openDockerArchive } from "./docker-archive-read.js";
 import { type DockerArchiveImage, writeDockerArchive } from "./docker-archive-write.js";
 import { ImageLayout } from "./layout.js";
 import { toOci } from "./mutate.js";
-import { type ImageLocation, parseImageLocation } from "./transport.js";
+import { formatImageLocation, type ImageLocation, parseImageLocation } from "./transport.js";
 import { type Image, type ImageIndex, isImageIndex } from "./types.js";
 
 /**
@@ -30,7 +31,15 @@ export async function openLocal(location: string | ImageLocation): Promise<Image
       return archive.image(loc.ref ?? 0);
     }
     case "store":
-      return (await ImageLayout.openDefault()).get(loc.name);
+    case "name": {
+      const store = await ImageLayout.openDefault();
+      const found = await findInStore(store, loc.name);
+      if (found) return store.get(found);
+      throw new CairnError(
+        "E_NOT_FOUND",
+        `no image named ${JSON.stringify(loc.name)} in the default store ${store.dir}${loc.transport === "name" ? ` (to use a registry: docker://${loc.name})` : ""}`,
+      );
+    }
     case "docker":
       throw new CairnError("E_TRANSPORT_INVALID", "docker:// images are opened with the registry module");
   }
@@ -87,10 +96,49 @@ export async function writeLocal(
     }
     case "store": {
       const layout = await ImageLayout.openDefault();
-      await layout.write(source, { ...options, tag: loc.name });
+      await layout.write(source, { ...options, tag: storeName(loc.name) });
       return;
     }
+    case "name":
     case "docker":
-      throw new CairnError("E_TRANSPORT_INVALID", "docker:// images are written with the registry module");
+      throw new CairnError(
+        "E_TRANSPORT_INVALID",
+        `${formatImageLocation(loc)} names a registry image: registry destinations are written with the registry module (use store:NAME for the default store)`,
+      );
   }
+}
+
+/**
+ * The name an image gets in the default store: the full normalized reference when `name` is
+ * one (`busybox` -> `docker.io/library/busybox:latest`), else `name` as given.
+ *
+ * @example
+ * ```ts
+ * storeName("cairn-demo/hello") // "docker.io/cairn-demo/hello:latest"
+ * ```
+ */
+export function storeName(name: string): string {
+  if (/^sha(256|512):/.test(name)) return name;
+  try {
+    return parseReference(name).toString();
+  } catch {
+    return name;
+  }
+}
+
+/**
+ * Looks `name` up in a store as given, then as its normalized reference; returns the name or
+ * digest to resolve, or undefined when the store does not have it.
+ *
+ * @example
+ * ```ts
+ * const found = await findInStore(await ImageLayout.openDefault(), "busybox");
+ * ```
+ */
+export async function findInStore(store: ImageLayout, name: string): Promise<string | undefined> {
+  if (/^sha(256|512):/.test(name)) return (await store.store.has(name)) ? name : undefined;
+  const tags = new Set(await store.store.tags());
+  if (tags.has(name)) return name;
+  const normalized = storeName(name);
+  return tags.has(normalized) ? normalized : undefined;
 }

@@ -5,11 +5,14 @@ export type ImageLocation =
   | { transport: "oci"; dir: string; tag?: string }
   | { transport: "docker-archive"; file: string; ref?: string }
   | { transport: "docker"; ref: string }
-  | { transport: "store"; name: string };
+  | { transport: "store"; name: string }
+  /** A bare name: as a source, the default store's image of that name if it has one, else a registry. */
+  | { transport: "name"; name: string };
 
 /**
  * Parses an image location as the CLI takes it: `oci:DIR[:TAG]`, `docker-archive:FILE[:REF]`,
- * `docker://REF`, or a bare name (a tag or digest in the default store).
+ * `docker://REF`, `store:NAME` (the default store), or a bare name (as a source: the default
+ * store's image of that name when it has one, else the registry; as a destination: a registry).
  *
  * @example
  * ```ts
@@ -22,6 +25,11 @@ export function parseImageLocation(spec: string): ImageLocation {
     const ref = spec.slice("docker://".length);
     if (!ref) throw new CairnError("E_TRANSPORT_INVALID", `"${spec}": docker:// needs an image reference`);
     return { transport: "docker", ref };
+  }
+  if (spec.startsWith("store:")) {
+    const name = spec.slice("store:".length);
+    if (!name) throw new CairnError("E_TRANSPORT_INVALID", `"${spec}": store: needs a name or digest`);
+    return { transport: "store", name };
   }
   if (spec.startsWith("oci:")) {
     const { path, name } = splitPathAndName(spec.slice(4), spec);
@@ -39,7 +47,7 @@ export function parseImageLocation(spec: string): ImageLocation {
       `"${spec}": the ${scheme}: transport is not supported by cairn`,
     );
   }
-  return { transport: "store", name: spec };
+  return { transport: "name", name: spec };
 }
 
 const KNOWN_OTHER = new Set(["containers-storage", "docker-daemon", "dir", "oci-archive", "sif", "tarball"]);
@@ -63,6 +71,8 @@ export function formatImageLocation(loc: ImageLocation): string {
     case "docker":
       return `docker://${loc.ref}`;
     case "store":
+      return `store:${loc.name}`;
+    case "name":
       return loc.name;
   }
 }

@@ -23,6 +23,11 @@ export interface Layer {
   open(options?: ReadOptions): Promise<Readable>;
   /** The uncompressed tar, verified against the diff ID as it is read. */
   openUncompressed(options?: ReadOptions): Promise<Readable>;
+  /**
+   * The blob's bytes without verification, for sinks that verify what they store themselves
+   * (a content store `put` with the expected digest), so the bytes are hashed once, not twice.
+   */
+  openUnverified?(options?: ReadOptions): Promise<Readable>;
 }
 
 /** One image: a manifest, its config and its layers. */

@@ -39,7 +39,7 @@ export {
   WHITEOUT_PREFIX,
   whiteoutEntry,
 } from "./entry.js";
-export { comparePaths, decodeName, encodeName } from "./names.js";
+export { compareNames, comparePaths, decodeName, encodeName, fsPath } from "./names.js";
 export { type FromOverlayUpperOptions, fromOverlayUpper } from "./overlay.js";
 export { cleanName, type LowerEntry, type LowerLayers, type UnsafePathPolicy } from "./safe-path.js";
 export type { TarErrorKind, TarFormat } from "./tar-header.js";
@@ -53,7 +53,15 @@ export {
 } from "./tar-read.js";
 export type { SparseMap, SparseSegment } from "./tar-sparse.js";
 export { type PackTarOptions, packTar } from "./tar-write.js";
-export { type TreeWarning, type WalkOptions, walkTree } from "./tree.js";
+export { makeDevice, makeFifo } from "./special-files.js";
+export { deviceNumbers, type TreeWarning, type WalkOptions, walkTree } from "./tree.js";
 export { parseWhiteout, type WhiteoutKind } from "./whiteout.js";
-export { readTreeXattrs, type Xattrs, xattrTools } from "./xattr.js";
+export {
+  isOverlayXattr,
+  readTreeXattrs,
+  type XattrAssignment,
+  type Xattrs,
+  writeXattrs,
+  xattrTools,
+} from "./xattr.js";
 export { zstdBackend, zstdDecompressStream } from "./zstd.js";

@@ -1,5 +1,8 @@
 import type { Digest } from "../digest/index.js";
+import { CairnError } from "../errors/index.js";
 import {
+  findInStore,
+  formatImageLocation,
   type Image,
   type ImageIndex,
   ImageLayout,
@@ -109,13 +112,17 @@ export async function pull(ref: string | Reference, options: PullOptions = {}): 
 /** What {@link push} and {@link copy} take as a source or destination. */
 export type ImageEndpoint = string | Reference | ImageLocation;
 
-function isRegistryEndpoint(e: ImageEndpoint): e is string | Reference {
-  if (typeof e !== "string") return !("transport" in e);
-  return e.startsWith("docker://") || !/^(oci|docker-archive):/.test(e);
+function isRegistryEndpoint(e: ImageEndpoint): boolean {
+  if (typeof e !== "string") return !("transport" in e) || e.transport === "docker" || e.transport === "name";
+  return e.startsWith("docker://") || !/^(oci|docker-archive|store):/.test(e);
 }
 
 function registryRef(e: string | Reference | ImageLocation): Reference {
-  if (typeof e === "object" && "transport" in e) return toReference((e as { ref: string }).ref);
+  if (typeof e === "object" && "transport" in e) {
+    if (e.transport === "docker") return toReference(e.ref);
+    if (e.transport === "name") return toReference(e.name);
+    throw new CairnError("E_TRANSPORT_INVALID", `${formatImageLocation(e)} is not a registry image`);
+  }
   return toReference(e);
 }
 
@@ -142,8 +149,16 @@ export async function openImage(
 ): Promise<Image | ImageIndex> {
   if (typeof from === "object" && "transport" in from && from.transport === "docker")
     return registryGet(registryRef(from), options);
+  const location =
+    typeof from === "string" ? parseImageLocation(from) : "transport" in from ? from : undefined;
+  if (location?.transport === "name") {
+    // a bare name: the default store's image of that name when it has one, else the registry
+    const store = await ImageLayout.openDefault();
+    const found = await findInStore(store, location.name);
+    if (found) return store.get(found);
+  }
   if (isRegistryEndpoint(from)) return registryGet(registryRef(from), options);
-  return openLocal(typeof from === "string" ? parseImageLocation(from) : from);
+  return openLocal(location ?? parseImageLocation(String(from)));
 }
 
 /**
@@ -201,11 +216,11 @@ export async function copy(
   };
   let source = await openImage(from, sourceOptions);
   if (options.platform !== undefined && isImageIndex(source)) source = await source.image(options.platform);
-  if (isRegistryEndpoint(to) || (typeof to === "object" && "transport" in to && to.transport === "docker")) {
+  if (isRegistryEndpoint(to)) {
     const write = await registryWrite(registryRef(to), source, options);
     return { digest: write.descriptor.digest, write };
   }
-  const location = typeof to === "string" ? parseImageLocation(to) : to;
+  const location = typeof to === "string" ? parseImageLocation(to) : (to as ImageLocation);
   await writeLocal(source, location, {
     ...(options.signal ? { signal: options.signal } : {}),
     onProgress: (e) => {

@@ -13,7 +13,7 @@ export {
   type FetchedManifest,
   type ListOptions,
   type ManifestInfo,
-  type OpenBlobOptions,
+  type OpenBlobOptions as RegistryOpenBlobOptions,
   type PutManifestResult,
   type Referrers,
   RegistryClient,

@@ -1,16 +1,18 @@
-import { openLocal, parseImageLocation, writeLocal } from "../../image/index.js";
+import { copy as copyImage } from "../../registry/index.js";
 import { formatBytes, parseCommandArgs } from "../args.js";
 import type { Command } from "../command.js";
+import { progressPrinter, registryFlags, registryOptions } from "../registry-flags.js";
 
 export const copy: Command = {
   name: "copy",
-  summary: "copy an image between oci: layouts, docker-archive: files and the default store",
+  summary: "copy an image between registries, oci: layouts, docker-archive: files and the default store",
   usage: [
-    "Usage: cairn copy [--quiet] SRC DEST",
+    "Usage: cairn copy [--platform P] [registry flags] SRC DEST",
     "",
-    "SRC and DEST are oci:DIR[:TAG], docker-archive:FILE[:REF], or a name in the default store.",
-    "Only blobs missing at the destination are copied; every blob is verified against its digest.",
-    "Docker images copied into an oci: layout get OCI media types, as with skopeo.",
+    "SRC and DEST are docker://REF, oci:DIR[:TAG], docker-archive:FILE[:REF], store:NAME, or a bare",
+    "reference (as SRC: the default store's image of that name, else the registry; as DEST: a registry).",
+    "Only blobs missing at the destination are copied (mounted within one registry); every blob is",
+    "verified. Docker images copied into an oci: layout get OCI media types, as with skopeo.",
     "",
     "Example: cairn copy docker-archive:busybox.tar oci:./busybox:latest",
   ].join("\n"),
@@ -18,30 +20,28 @@ export const copy: Command = {
     const { values, positionals } = parseCommandArgs(
       "copy",
       args,
-      { quiet: { type: "boolean", short: "q" } },
-      {
-        min: 2,
-        max: 2,
-        names: "SRC and DEST",
-      },
+      { ...registryFlags, platform: { type: "string" } },
+      { min: 2, max: 2, names: "SRC and DEST" },
     );
     const [src, dest] = positionals as [string, string];
-    const source = await openLocal(parseImageLocation(src));
     let copied = 0;
     let skipped = 0;
     let bytes = 0;
-    await writeLocal(source, parseImageLocation(dest), {
+    const print = progressPrinter(io, values.quiet === true);
+    const result = await copyImage(src, dest, {
+      ...registryOptions(values),
+      ...(typeof values.platform === "string" ? { platform: values.platform } : {}),
       onProgress: (e) => {
-        if (e.skipped) skipped++;
-        else {
+        print(e);
+        if (e.status === "progress") return;
+        if (e.status === "done") {
           copied++;
-          bytes += e.size;
-        }
-        if (!values.quiet) io.err(`${e.skipped ? "exists " : "copied "} ${e.digest} ${formatBytes(e.size)}`);
+          bytes += e.total;
+        } else skipped++;
       },
     });
     io.out(
-      `${dest}: ${copied} blob(s) copied (${formatBytes(bytes)}), ${skipped} already present, digest ${await source.digest()}`,
+      `${dest}: ${result.digest}${copied || skipped ? ` (${copied} blob(s) copied, ${formatBytes(bytes)}; ${skipped} already present)` : ""}`,
     );
     return 0;
   },

@@ -1,9 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { CairnError, isCairnError } from "../../errors/index.js";
-import { isImageIndex, openLocal } from "../../image/index.js";
+import { isImageIndex } from "../../image/index.js";
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest } from "../../manifest/index.js";
+import { openImage } from "../../registry/index.js";
 import { formatBytes, parseCommandArgs } from "../args.js";
 import type { CliIo, Command } from "../command.js";
+import { registryFlags, registryOptions } from "../registry-flags.js";
+import { inspectRemote } from "./registry.js";
 
 function summary(p: ParsedManifest): string[] {
   const lines = [
@@ -73,8 +76,13 @@ async function inspectFile(file: string, io: CliIo, json: boolean): Promise<numb
   }
 }
 
-async function inspectImage(spec: string, io: CliIo, json: boolean): Promise<number> {
-  const source = await openLocal(spec);
+async function inspectImage(
+  spec: string,
+  io: CliIo,
+  json: boolean,
+  values: Record<string, unknown>,
+): Promise<number> {
+  const source = await openImage(spec, registryOptions(values as never));
   const raw = await source.rawManifest();
   const parsed = parseManifest(raw, undefined, { allowEmptyLayers: true });
   if (isImageIndex(source)) {
@@ -100,36 +108,30 @@ export const inspect: Command = {
   name: "inspect",
   summary: "print a manifest, index or config file, or an image's manifest and config",
   usage: [
-    "Usage: cairn inspect [--json] FILE.json | IMAGE",
+    "Usage: cairn inspect [--json] [--raw] [registry flags] FILE.json | IMAGE",
     "",
     "With a file, parses and validates it as an OCI/Docker manifest, index or image config and prints",
     "its kind, media type, digest and a summary; an invalid file prints the errors and exits 1.",
-    "With an image (oci:DIR:TAG, docker-archive:FILE, or a name in the default store), prints its",
-    "manifest and config.",
+    "With an image (oci:DIR:TAG, docker-archive:FILE, docker://REF, store:NAME, or a bare name: the",
+    "default store's image of that name, else the registry's), prints its manifest and config.",
+    "docker://REF prints JSON; --raw prints the registry's exact manifest bytes.",
   ].join("\n"),
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(
       "inspect",
       args,
-      { json: { type: "boolean" } },
-      {
-        min: 1,
-        max: 1,
-        names: "one FILE or IMAGE",
-      },
+      { ...registryFlags, json: { type: "boolean" }, raw: { type: "boolean" } },
+      { min: 1, max: 1, names: "one FILE or IMAGE" },
     );
     const target = positionals[0] as string;
     const json = values.json === true;
-    if (/^(oci|docker-archive):/.test(target)) return inspectImage(target, io, json);
-    if (
-      target.endsWith(".json") ||
-      (await readFile(target).then(
-        () => true,
-        () => false,
-      ))
-    ) {
-      return inspectFile(target, io, json);
-    }
-    return inspectImage(target, io, json);
+    if (target.startsWith("docker://")) return inspectRemote(target, values, io.out);
+    if (/^(oci|docker-archive|store):/.test(target)) return inspectImage(target, io, json, values);
+    const isFile = await readFile(target).then(
+      () => true,
+      () => false,
+    );
+    if (target.endsWith(".json") || isFile) return inspectFile(target, io, json);
+    return inspectImage(target, io, json, values);
   },
 };
