@@ -137,3 +137,10 @@ describe("cairn", () => {
     expect(gc.out).toMatch(/removed 0 blob/);
   });
 });
+
+describe("docs/CLI.md", () => {
+  it("is what `npm run docs` generates from the commands' help (regenerate with npx tsx scripts/cli-docs.ts)", async () => {
+    const { cliDocs } = await import("../scripts/cli-docs.js");
+    expect(readFileSync(new URL("../docs/CLI.md", import.meta.url), "utf8")).toBe(cliDocs());
+  });
+});

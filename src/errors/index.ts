@@ -30,7 +30,8 @@ export type CairnErrorCode =
   | "E_ABORTED"
   | "E_USAGE"
   | "E_IO"
-  | "E_IN_USE";
+  | "E_IN_USE"
+  | "E_RUNTIME";
 
 /** Options for constructing a {@link CairnError}. */
 export interface CairnErrorOptions {

@@ -42,6 +42,7 @@ export {
 export { compareNames, comparePaths, decodeName, encodeName, fsPath } from "./names.js";
 export { type FromOverlayUpperOptions, fromOverlayUpper } from "./overlay.js";
 export { cleanName, type LowerEntry, type LowerLayers, type UnsafePathPolicy } from "./safe-path.js";
+export { makeDevice, makeFifo } from "./special-files.js";
 export type { TarErrorKind, TarFormat } from "./tar-header.js";
 export {
   type ContentSegment,
@@ -53,15 +54,14 @@ export {
 } from "./tar-read.js";
 export type { SparseMap, SparseSegment } from "./tar-sparse.js";
 export { type PackTarOptions, packTar } from "./tar-write.js";
-export { makeDevice, makeFifo } from "./special-files.js";
 export { deviceNumbers, type TreeWarning, type WalkOptions, walkTree } from "./tree.js";
 export { parseWhiteout, type WhiteoutKind } from "./whiteout.js";
 export {
   isOverlayXattr,
   readTreeXattrs,
+  writeXattrs,
   type XattrAssignment,
   type Xattrs,
-  writeXattrs,
   xattrTools,
 } from "./xattr.js";
 export { zstdBackend, zstdDecompressStream } from "./zstd.js";

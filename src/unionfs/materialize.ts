@@ -10,9 +10,9 @@ import {
   makeDevice,
   makeFifo,
   readTreeXattrs,
+  writeXattrs,
   type XattrAssignment,
   type Xattrs,
-  writeXattrs,
   xattrTools,
 } from "../layer/index.js";
 import { DiskLayer } from "./disk-layer.js";
@@ -112,7 +112,8 @@ export async function materialize(
 
   const visit = async (rel: string, absDir: string): Promise<void> => {
     for (const [name, node] of stack.children(rel) ?? []) {
-      if (options.signal?.aborted) throw new CairnError("E_ABORTED", `materializing into ${dest} was aborted`);
+      if (options.signal?.aborted)
+        throw new CairnError("E_ABORTED", `materializing into ${dest} was aborted`);
       const child = rel ? `${rel}/${name}` : name;
       const abs = `${absDir}/${name}`;
       const info = node.info;
@@ -138,7 +139,11 @@ export async function materialize(
             fs.linkSync(fsPath(host), fsPath(abs));
             setAttributes = false;
           } else if (host !== undefined) {
-            fs.copyFileSync(fsPath(host), fsPath(abs), fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+            fs.copyFileSync(
+              fsPath(host),
+              fsPath(abs),
+              fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL,
+            );
           } else {
             await writeContent(layer, child, abs);
           }
@@ -186,6 +191,7 @@ export async function materialize(
     });
   }
   const errors = writeXattrs(pendingXattrs);
-  if (errors) warn({ code: "xattr-failed", path: dest, message: `some extended attributes were not set: ${errors}` });
+  if (errors)
+    warn({ code: "xattr-failed", path: dest, message: `some extended attributes were not set: ${errors}` });
   return result;
 }

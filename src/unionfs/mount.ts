@@ -122,7 +122,10 @@ function kernelMount(
   empty: string,
 ): { method: MountMethod; message?: string } {
   // Short names relative to the store root keep the options under a page with many layers.
-  const lowers = snapshots.length > 0 ? [...snapshots].reverse().map((s) => s.shortPath) : [path.relative(store.root, empty)];
+  const lowers =
+    snapshots.length > 0
+      ? [...snapshots].reverse().map((s) => s.shortPath)
+      : [path.relative(store.root, empty)];
   if (!upper && lowers.length === 1) {
     const r = run("mount", ["--bind", "-o", "ro", path.join(store.root, lowers[0] as string), target]);
     return r.ok ? { method: "bind" } : { method: "copy", message: r.message };
@@ -132,7 +135,10 @@ function kernelMount(
   for (const extra of [["redirect_dir=off", "metacopy=off"], []]) {
     const opts = overlayOptions(lowers, rel(upper), rel(work), upper ? extra : ["ro", ...extra]);
     if (opts.length > MAX_MOUNT_OPTIONS) {
-      return { method: "copy", message: `${lowers.length} layers need ${opts.length} bytes of mount options` };
+      return {
+        method: "copy",
+        message: `${lowers.length} layers need ${opts.length} bytes of mount options`,
+      };
     }
     const r = run("mount", ["-t", "overlay", "overlay", "-o", opts, target], store.root);
     if (r.ok) return { method: "overlay" };
@@ -231,7 +237,10 @@ export async function mount(image: Image, target: string, options: MountOptions 
     if (createdTarget) await removeTree(abs).catch(() => {});
     else await emptyDir(abs).catch(() => {});
     if (isCairnError(e)) throw e;
-    throw new CairnError("E_IO", `cannot mount the image at ${abs}: ${(e as Error).message}`, { path: abs, cause: e });
+    throw new CairnError("E_IO", `cannot mount the image at ${abs}: ${(e as Error).message}`, {
+      path: abs,
+      cause: e,
+    });
   }
 }
 
@@ -326,7 +335,8 @@ export async function* mountChanges(
   m: Mount,
   options: FromOverlayUpperOptions & DiffTreesOptions = {},
 ): AsyncGenerator<LayerEntry> {
-  if (!m.writable) throw new CairnError("E_USAGE", `mount ${m.id} at ${m.target} is read-only: it has no changes`);
+  if (!m.writable)
+    throw new CairnError("E_USAGE", `mount ${m.id} at ${m.target} is read-only: it has no changes`);
   if (m.method === "overlay" && m.upperDir) {
     yield* fromOverlayUpper(m.upperDir, options);
     return;

@@ -156,7 +156,10 @@ const TEMP_GRACE_MS = 24 * 60 * 60 * 1000;
  */
 export function snapshotKey(chainId: string): string {
   if (!isDigest(chainId)) {
-    throw new CairnError("E_DIGEST_INVALID", `expected a chain ID (a digest), found ${JSON.stringify(chainId)}`);
+    throw new CairnError(
+      "E_DIGEST_INVALID",
+      `expected a chain ID (a digest), found ${JSON.stringify(chainId)}`,
+    );
   }
   return chainId.replace(":", "-");
 }
@@ -189,7 +192,10 @@ async function exists(p: string): Promise<boolean> {
 
 function ioError(e: unknown, what: string, where: string): CairnError {
   if (isCairnError(e)) return e;
-  return new CairnError("E_IO", `cannot ${what} ${where}: ${(e as Error).message}`, { path: where, cause: e });
+  return new CairnError("E_IO", `cannot ${what} ${where}: ${(e as Error).message}`, {
+    path: where,
+    cause: e,
+  });
 }
 
 function parseMeta(raw: string, where: string): SnapshotMeta {
@@ -197,7 +203,9 @@ function parseMeta(raw: string, where: string): SnapshotMeta {
   try {
     v = JSON.parse(raw);
   } catch (e) {
-    throw new CairnError("E_IO", `snapshot metadata ${where} is not JSON: ${(e as Error).message}`, { path: where });
+    throw new CairnError("E_IO", `snapshot metadata ${where} is not JSON: ${(e as Error).message}`, {
+      path: where,
+    });
   }
   const m = v as Partial<SnapshotMeta>;
   const strings = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === "string");
@@ -213,7 +221,9 @@ function parseMeta(raw: string, where: string): SnapshotMeta {
     typeof m.shortId !== "string" ||
     !/^[0-9a-f]{16}$/.test(m.shortId)
   ) {
-    throw new CairnError("E_IO", `snapshot metadata ${where} is not a cairn snapshot record`, { path: where });
+    throw new CairnError("E_IO", `snapshot metadata ${where} is not a cairn snapshot record`, {
+      path: where,
+    });
   }
   return m as SnapshotMeta;
 }
@@ -381,7 +391,10 @@ export class SnapshotStore {
     options: { label?: string; process?: boolean } = {},
   ): Promise<LeaseInfo> {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) {
-      throw new CairnError("E_USAGE", `lease name ${JSON.stringify(id)}: expected letters, digits, ".", "_" or "-"`);
+      throw new CairnError(
+        "E_USAGE",
+        `lease name ${JSON.stringify(id)}: expected letters, digits, ".", "_" or "-"`,
+      );
     }
     const info: LeaseInfo = { id, chainIds: [...chainIds], created: new Date().toISOString() };
     if (options.process) {
@@ -526,21 +539,33 @@ export class SnapshotStore {
       const fsDir = path.join(tmp, "fs");
       await mkdir(fsDir, { mode: 0o755 });
       const stack = this.stack(lowers);
-      const result = await applyLayer(await layer.open(options.signal ? { signal: options.signal } : {}), fsDir, {
-        mediaType: layer.descriptor.mediaType,
-        expectedDiffId: diffId,
-        rootless,
-        diff: { ...(i > 0 ? { lower: stack.asLower() } : {}), overlayMarkers: !rootless },
-        ...(options.maxUncompressedBytes !== undefined ? { maxUncompressedBytes: options.maxUncompressedBytes } : {}),
-        ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.onProgress
-          ? {
-              onProgress: (p: ApplyProgress) =>
-                options.onProgress?.({ kind: "apply", chainId, layer: i, entries: p.entries, bytes: p.bytes }),
-            }
-          : {}),
-      });
+      const result = await applyLayer(
+        await layer.open(options.signal ? { signal: options.signal } : {}),
+        fsDir,
+        {
+          mediaType: layer.descriptor.mediaType,
+          expectedDiffId: diffId,
+          rootless,
+          diff: { ...(i > 0 ? { lower: stack.asLower() } : {}), overlayMarkers: !rootless },
+          ...(options.maxUncompressedBytes !== undefined
+            ? { maxUncompressedBytes: options.maxUncompressedBytes }
+            : {}),
+          ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.onProgress
+            ? {
+                onProgress: (p: ApplyProgress) =>
+                  options.onProgress?.({
+                    kind: "apply",
+                    chainId,
+                    layer: i,
+                    entries: p.entries,
+                    bytes: p.bytes,
+                  }),
+              }
+            : {}),
+        },
+      );
       const recorded = result.whiteouts ?? [];
       const meta: SnapshotMeta = {
         schemaVersion: 1,

@@ -207,9 +207,13 @@ export class LayerStack {
   readlink(rel: string): string {
     const node = this.lookup(rel);
     if (node?.info.type !== "symlink") {
-      throw new CairnError("E_NOT_FOUND", `${show(rel)} is ${node ? `a ${node.info.type}` : "not there"}, not a symlink`, {
-        path: show(rel),
-      });
+      throw new CairnError(
+        "E_NOT_FOUND",
+        `${show(rel)} is ${node ? `a ${node.info.type}` : "not there"}, not a symlink`,
+        {
+          path: show(rel),
+        },
+      );
     }
     return this.layer(node.layer).readlink(rel);
   }
@@ -282,7 +286,8 @@ export class LayerStack {
 }
 
 function lowerEntry(info: NodeInfo): LowerEntry {
-  const type = info.type === "directory" || info.type === "symlink" || info.type === "file" ? info.type : "other";
+  const type =
+    info.type === "directory" || info.type === "symlink" || info.type === "file" ? info.type : "other";
   return { type, mode: info.mode, uid: info.uid, gid: info.gid, mtime: info.mtime };
 }
 

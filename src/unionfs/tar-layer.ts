@@ -80,7 +80,17 @@ function infoOf(h: TarHeader): NodeInfo {
 }
 
 function freshDir(): NodeInfo {
-  return { type: "directory", mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, devmajor: 0, devminor: 0, nlink: 1 };
+  return {
+    type: "directory",
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: 0,
+    devmajor: 0,
+    devminor: 0,
+    nlink: 1,
+  };
 }
 
 /**
@@ -228,14 +238,21 @@ export class TarLayer implements LayerContent {
       if (type === "symlink") {
         if (mode === "nofollow") return undefined;
         if (++links > MAX_SYMLINKS) {
-          throw new CairnError("E_LAYER_INVALID", `layer entry ${JSON.stringify(entry)}: too many levels of symbolic links`, {
-            path: entry,
-          });
+          throw new CairnError(
+            "E_LAYER_INVALID",
+            `layer entry ${JSON.stringify(entry)}: too many levels of symbolic links`,
+            {
+              path: entry,
+            },
+          );
         }
         const target = here ? (here.linkname ?? "") : lower.readlink(rel);
         real.pop();
         if (target.startsWith("/")) {
-          throw unsafe(entry, `its parent ${JSON.stringify(rel)} is a symlink to the absolute path ${JSON.stringify(target)}`);
+          throw unsafe(
+            entry,
+            `its parent ${JSON.stringify(rel)} is a symlink to the absolute path ${JSON.stringify(target)}`,
+          );
         }
         queue.unshift(...target.split("/"));
         continue;
@@ -255,13 +272,18 @@ export class TarLayer implements LayerContent {
     let ordinal = -1;
     for await (const e of await this.tar()) {
       ordinal++;
-      if (this.options.signal?.aborted) throw new CairnError("E_ABORTED", `reading layer ${this.name} was aborted`);
+      if (this.options.signal?.aborted)
+        throw new CairnError("E_ABORTED", `reading layer ${this.name} was aborted`);
       const h = e.header;
       if (h.type === "pax-global-header" || h.type === "gnu-volume-label") continue;
       if (h.type === "unknown") {
-        throw new CairnError("E_LAYER_INVALID", `layer entry ${JSON.stringify(h.name)} has unsupported tar type ${JSON.stringify(h.typeflag)}`, {
-          path: h.name,
-        });
+        throw new CairnError(
+          "E_LAYER_INVALID",
+          `layer entry ${JSON.stringify(h.name)} has unsupported tar type ${JSON.stringify(h.typeflag)}`,
+          {
+            path: h.name,
+          },
+        );
       }
       const parts = cleanName(h.name, "reject");
       if (parts.length === 0) {
@@ -303,9 +325,13 @@ export class TarLayer implements LayerContent {
   private hardlink(rel: string, h: TarHeader, lower: LayerStack): void {
     const targetParts = cleanName(h.linkname, "reject");
     const invalid = (why: string) =>
-      new CairnError("E_LAYER_INVALID", `hardlink ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: ${why}`, {
-        path: h.name,
-      });
+      new CairnError(
+        "E_LAYER_INVALID",
+        `hardlink ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: ${why}`,
+        {
+          path: h.name,
+        },
+      );
     if (targetParts.length === 0) throw invalid("the target is the root");
     const parent = this.resolveParent(targetParts, h.name, lower, "lookup");
     if (!parent) throw invalid("the target does not exist");
@@ -371,7 +397,10 @@ export class TarLayer implements LayerContent {
  * ```
  * @throws CairnError `E_LAYER_INVALID`, `E_LAYER_UNSAFE_PATH`, `E_DIGEST_MISMATCH`, `E_ABORTED`
  */
-export async function indexLayerTars(layers: readonly Layer[], options: TarIndexOptions = {}): Promise<TarLayer[]> {
+export async function indexLayerTars(
+  layers: readonly Layer[],
+  options: TarIndexOptions = {},
+): Promise<TarLayer[]> {
   const out: TarLayer[] = [];
   for (const layer of layers) {
     const t = new TarLayer(layer.descriptor.digest, layer, options);

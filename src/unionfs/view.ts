@@ -125,7 +125,7 @@ export class UnionView {
     const base = parts.pop();
     if (base === undefined || base === "." || base === "..") return this.stat(path);
     const dir = this.stack.resolve(parts.join("/"), true);
-    if (!dir || dir.node.info.type !== "directory") throw notFound(path);
+    if (dir?.node.info.type !== "directory") throw notFound(path);
     const rel = dir.rel ? `${dir.rel}/${base}` : base;
     const node = this.stack.lookup(rel);
     if (!node) throw notFound(path);
@@ -168,10 +168,14 @@ export class UnionView {
     if (!r) throw notFound(path);
     const names = this.stack.readdir(r.rel);
     if (!names) {
-      throw new CairnError("E_NOT_FOUND", `${show(viewPath(path))} is a ${r.node.info.type}, not a directory`, {
-        path: show(viewPath(path)),
-        details: { errno: "ENOTDIR" },
-      });
+      throw new CairnError(
+        "E_NOT_FOUND",
+        `${show(viewPath(path))} is a ${r.node.info.type}, not a directory`,
+        {
+          path: show(viewPath(path)),
+          details: { errno: "ENOTDIR" },
+        },
+      );
     }
     return names;
   }
@@ -227,9 +231,13 @@ export class UnionView {
     const f = await this.fileLayer(path);
     const max = options.maxBytes ?? 1024 ** 3;
     if (f.size > max) {
-      throw new CairnError("E_SIZE_LIMIT", `${show(f.rel)} has ${f.size} bytes, more than the ${max} allowed`, {
-        path: show(f.rel),
-      });
+      throw new CairnError(
+        "E_SIZE_LIMIT",
+        `${show(f.rel)} has ${f.size} bytes, more than the ${max} allowed`,
+        {
+          path: show(f.rel),
+        },
+      );
     }
     const chunks: Buffer[] = [];
     for await (const c of await f.layer.open(f.rel)) chunks.push(Buffer.from(c));
@@ -274,7 +282,14 @@ export class UnionView {
     const firstNames = new Map<string, string>();
     for await (const st of this.walk("/")) {
       const rel = st.path.slice(1);
-      const base: LayerEntry = { path: rel, type: "file", mode: st.mode, uid: st.uid, gid: st.gid, mtime: st.mtime };
+      const base: LayerEntry = {
+        path: rel,
+        type: "file",
+        mode: st.mode,
+        uid: st.uid,
+        gid: st.gid,
+        mtime: st.mtime,
+      };
       switch (st.type) {
         case "directory":
           yield { ...base, type: "directory" };
