@@ -2,6 +2,8 @@
 export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Raw bytes for stdout (`cairn cat`, `cairn export -`); without it they go to process.stdout. */
+  outBytes?: (bytes: Uint8Array) => void;
 }
 
 /** One `cairn` subcommand. */

@@ -1,6 +1,7 @@
 import type { Command } from "../command.js";
 import { build } from "./build.js";
 import { copy } from "./copy.js";
+import { fsCommands } from "./fs.js";
 import { inspect } from "./inspect.js";
 import {
   catalogCommand,
@@ -30,4 +31,5 @@ export const commands: Command[] = [
   gc,
   fsck,
   build,
+  ...fsCommands,
 ];

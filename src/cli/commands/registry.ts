@@ -91,71 +91,63 @@ export const push: Command = {
   },
 };
 
-export const ls: Command = {
-  name: "ls",
-  summary: "list the tags of a repository",
-  usage: [
-    "Usage: cairn ls [registry flags] REPO",
-    "",
-    "Example: cairn ls localhost:5000/acme/app",
-    ...REGISTRY_FLAGS_HELP,
-  ].join("\n"),
-  async run(args, io) {
-    const { values, positionals } = parseCommandArgs("ls", args, registryFlags, {
-      min: 1,
-      max: 1,
-      names: "REPO",
-    });
-    for (const tag of await listTags(stripDocker(positionals[0] as string), registryOptions(values)))
-      io.out(tag);
-    return 0;
-  },
-};
+/**
+ * A command taking registry flags and one argument, printing the lines `action` returns.
+ */
+function oneArgCommand(
+  name: string,
+  summary: string,
+  arg: string,
+  usageLines: string[],
+  action: (arg: string, options: ReturnType<typeof registryOptions>) => Promise<string[]>,
+): Command {
+  return {
+    name,
+    summary,
+    usage: [`Usage: cairn ${name} [registry flags] ${arg}`, ...usageLines, ...REGISTRY_FLAGS_HELP].join("\n"),
+    async run(args, io) {
+      const { values, positionals } = parseCommandArgs(name, args, registryFlags, {
+        min: 1,
+        max: 1,
+        names: arg,
+      });
+      for (const line of await action(positionals[0] as string, registryOptions(values))) io.out(line);
+      return 0;
+    },
+  };
+}
 
-export const catalogCommand: Command = {
-  name: "catalog",
-  summary: "list the repositories of a registry",
-  usage: ["Usage: cairn catalog [registry flags] HOST", ...REGISTRY_FLAGS_HELP].join("\n"),
-  async run(args, io) {
-    const { values, positionals } = parseCommandArgs("catalog", args, registryFlags, {
-      min: 1,
-      max: 1,
-      names: "HOST",
-    });
-    for (const repo of await catalog(positionals[0] as string, registryOptions(values))) io.out(repo);
-    return 0;
-  },
-};
+export const ls = oneArgCommand(
+  "ls",
+  "list the tags of a repository",
+  "REPO",
+  ["", "Example: cairn ls localhost:5000/acme/app"],
+  (repo, options) => listTags(stripDocker(repo), options),
+);
 
-export const digest: Command = {
-  name: "digest",
-  summary: "print the digest of an image's manifest in a registry",
-  usage: ["Usage: cairn digest [registry flags] REF", ...REGISTRY_FLAGS_HELP].join("\n"),
-  async run(args, io) {
-    const { values, positionals } = parseCommandArgs("digest", args, registryFlags, {
-      min: 1,
-      max: 1,
-      names: "REF",
-    });
-    io.out(await resolveDigest(stripDocker(positionals[0] as string), registryOptions(values)));
-    return 0;
-  },
-};
+export const catalogCommand = oneArgCommand(
+  "catalog",
+  "list the repositories of a registry",
+  "HOST",
+  [],
+  (host, options) => catalog(host, options),
+);
 
-export const deleteCommand: Command = {
-  name: "delete",
-  summary: "delete a manifest from a registry (a tag is resolved to its digest first)",
-  usage: ["Usage: cairn delete [registry flags] REF", ...REGISTRY_FLAGS_HELP].join("\n"),
-  async run(args, io) {
-    const { values, positionals } = parseCommandArgs("delete", args, registryFlags, {
-      min: 1,
-      max: 1,
-      names: "REF",
-    });
-    io.out(`deleted ${await deleteManifest(stripDocker(positionals[0] as string), registryOptions(values))}`);
-    return 0;
-  },
-};
+export const digest = oneArgCommand(
+  "digest",
+  "print the digest of an image's manifest in a registry",
+  "REF",
+  [],
+  async (ref, options) => [await resolveDigest(stripDocker(ref), options)],
+);
+
+export const deleteCommand = oneArgCommand(
+  "delete",
+  "delete a manifest from a registry (a tag is resolved to its digest first)",
+  "REF",
+  [],
+  async (ref, options) => [`deleted ${await deleteManifest(stripDocker(ref), options)}`],
+);
 
 export const loginCommand: Command = {
   name: "login",
