@@ -2,6 +2,7 @@
  * cairn: OCI images and union filesystems in TypeScript. Each module is also its own entry
  * (`cairn-oci/digest`, `cairn-oci/manifest`, ...); this root re-exports them all.
  */
+export * from "./build/index.js";
 export * from "./content/index.js";
 export * from "./digest/index.js";
 export * from "./dockerfile/index.js";
@@ -11,3 +12,4 @@ export * from "./layer/index.js";
 export * from "./manifest/index.js";
 export * from "./reference/index.js";
 export * from "./registry/index.js";
+export * from "./runtime/index.js";

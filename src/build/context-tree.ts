@@ -69,6 +69,11 @@ export class ContextTree implements SourceTree {
     return sortNames(this.children.get(rel) ?? []);
   }
 
+  /** Where a context file is on disk. */
+  hostPath(rel: string): string {
+    return path.join(this.index.root, rel);
+  }
+
   content(rel: string): ContentSource {
     const e = this.index.entries.get(rel);
     if (e?.type !== "file") throw new CairnError("E_NOT_FOUND", `no file ${rel} in the build context`);
@@ -80,8 +85,17 @@ export class ContextTree implements SourceTree {
 /** One file for an {@link InlineTree}. */
 export interface InlineFileSpec {
   name: string;
-  data: string | Uint8Array;
+  /** The bytes, or a file on disk holding them. */
+  data: string | Uint8Array | { file: string; size: number };
   mode?: number;
+  /** Modification time in seconds (default: the tree's). */
+  mtime?: number;
+}
+
+function sizeOf(data: InlineFileSpec["data"]): number {
+  if (typeof data === "string") return Buffer.byteLength(data);
+  if (data instanceof Uint8Array) return data.byteLength;
+  return data.size;
 }
 
 /**
@@ -112,8 +126,8 @@ export class InlineTree implements SourceTree {
       mode: f.mode ?? 0o644,
       uid: 0,
       gid: 0,
-      size: Buffer.byteLength(f.data),
-      mtime: this.mtime,
+      size: sizeOf(f.data),
+      mtime: f.mtime ?? this.mtime,
     };
   }
 
@@ -124,6 +138,9 @@ export class InlineTree implements SourceTree {
   content(rel: string): ContentSource {
     const f = this.files.get(rel);
     if (!f) throw new CairnError("E_NOT_FOUND", `no file ${rel} in ${this.name}`);
-    return typeof f.data === "string" ? f.data : new Uint8Array(f.data);
+    const data = f.data;
+    if (typeof data === "string") return data;
+    if (data instanceof Uint8Array) return new Uint8Array(data);
+    return () => createReadStream(data.file, { highWaterMark: 1 << 20 });
   }
 }

@@ -10,7 +10,15 @@ import { CairnError } from "../errors/index.js";
 import type { ContentSource, LayerEntry } from "../layer/index.js";
 import type { ModeChange } from "./chmod.js";
 import { matchSources } from "./glob.js";
-import { baseName, joinRel, parentRel, pathParts, resolveInTree, type SourceTree, type TreeNode } from "./tree.js";
+import {
+  baseName,
+  joinRel,
+  parentRel,
+  pathParts,
+  resolveInTree,
+  type SourceTree,
+  type TreeNode,
+} from "./tree.js";
 import type { Owner } from "./users.js";
 
 /** One COPY/ADD source. */
@@ -25,7 +33,7 @@ export interface CopySource {
 }
 
 /** How to copy. */
-export interface CopyOptions {
+export interface CopyToLayerOptions {
   /** The destination: absolute, as written after WORKDIR is applied (a trailing `/` means a directory). */
   dest: string;
   /** The destination root as it is before the step; undefined for an empty root (scratch, `--link`). */
@@ -55,7 +63,10 @@ class DestView implements SourceTree {
   readonly out = new Map<string, OutNode>();
   constructor(private readonly base: SourceTree | undefined) {}
   lstat(rel: string): TreeNode | undefined {
-    return this.out.get(rel)?.node ?? this.base?.lstat(rel);
+    const node = this.out.get(rel)?.node ?? this.base?.lstat(rel);
+    if (node === undefined && rel === "")
+      return { type: "directory", mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 };
+    return node;
   }
   list(rel: string): string[] {
     const names = new Set(this.base?.list(rel) ?? []);
@@ -80,7 +91,7 @@ class Copier {
   private readonly what: string;
   files = 0;
 
-  constructor(private readonly opts: CopyOptions) {
+  constructor(private readonly opts: CopyToLayerOptions) {
     this.dest = new DestView(opts.destTree);
     this.what = opts.what ?? "COPY";
   }
@@ -192,9 +203,10 @@ class Copier {
 
   /** `--parents`: the match keeps its path (after the pivot) under the destination. */
   copyWithParents(tree: SourceTree, match: string, pivot: string, destRel: string): void {
-    const kept = pivot !== "" && (match === pivot || match.startsWith(`${pivot}/`))
-      ? match.slice(pivot.length).replace(/^\//, "")
-      : match;
+    const kept =
+      pivot !== "" && (match === pivot || match.startsWith(`${pivot}/`))
+        ? match.slice(pivot.length).replace(/^\//, "")
+        : match;
     const root = resolveInTree(this.dest, destRel, true);
     this.mkdirAll(root);
     let at = root;
@@ -240,7 +252,7 @@ function entryOf(rel: string, o: OutNode): LayerEntry {
 }
 
 /** What a copy produces. */
-export interface CopyResult {
+export interface CopyToLayerResult {
   /** The layer's entries: everything copied or created, plus the parent directories that hold it. */
   entries: LayerEntry[];
   /** Regular files copied. */
@@ -256,7 +268,7 @@ export interface CopyResult {
  * ```
  * @throws CairnError `E_BUILD_FAILED` for a missing source or a conflict with the destination
  */
-export function copyToLayer(sources: readonly CopySource[], options: CopyOptions): CopyResult {
+export function copyToLayer(sources: readonly CopySource[], options: CopyToLayerOptions): CopyToLayerResult {
   const copier = new Copier(options);
   const what = options.what ?? "COPY";
   const destIsDir = options.dest.endsWith("/") || options.dest.endsWith("/.") || options.parents === true;
@@ -282,6 +294,10 @@ export function copyToLayer(sources: readonly CopySource[], options: CopyOptions
     if (options.parents) copier.copyWithParents(source.tree, match, source.pivot ?? "", destRel);
     else copier.copyMatch(source.tree, match, destRel, destIsDir);
   }
+  return { entries: collectEntries(copier), files: copier.files };
+}
+
+function collectEntries(copier: Copier): LayerEntry[] {
   const out = copier.dest.out;
   const entries: LayerEntry[] = [];
   const seen = new Set<string>();
@@ -297,5 +313,26 @@ export function copyToLayer(sources: readonly CopySource[], options: CopyOptions
     }
   };
   for (const rel of out.keys()) add(rel);
-  return { entries, files: copier.files };
+  return entries;
+}
+
+/**
+ * The layer entries WORKDIR's `mkdir -p` makes: the missing directories of `dir` (0755, owned by
+ * `owner`) and the existing parents that hold them; empty when `dir` exists.
+ *
+ * @example
+ * ```ts
+ * mkdirLayer(tree, "/app/src", { uid: 0, gid: 0 }, 0) // [app, app/src]
+ * ```
+ * @throws CairnError `E_BUILD_FAILED` when a path element is not a directory
+ */
+export function mkdirLayer(
+  destTree: SourceTree | undefined,
+  dir: string,
+  owner: Owner,
+  mtime: number,
+): LayerEntry[] {
+  const copier = new Copier({ dest: dir, owner, mtime, what: "WORKDIR", ...(destTree ? { destTree } : {}) });
+  copier.mkdirAll(resolveInTree(copier.dest, joinRel(dir), true));
+  return collectEntries(copier);
 }

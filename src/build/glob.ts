@@ -2,15 +2,21 @@
  * Wildcard sources of COPY/ADD in a tree: Go's `filepath.Match` syntax (`*`, `?`, `[a-z]`,
  * `[^…]`, `\` escapes), matched one path element at a time as BuildKit's copy does.
  */
-import { CairnError } from "../errors/index.js";
+
 import { hasWildcard } from "../dockerfile/index.js";
+import { CairnError } from "../errors/index.js";
 import { pathParts, resolveInTree, type SourceTree } from "./tree.js";
 
 function escapeRegex(ch: string): string {
   return /[\\^$.*+?()[\]{}|/-]/.test(ch) ? `\\${ch}` : ch;
 }
 
-/** Compiles one path element pattern to a regular expression. */
+/** Compiles one path element pattern to a regular expression. *
+ * @example
+ * ```ts
+ * compileElement("*.[ch]").test("main.c") // true
+ * ```
+ */
 export function compileElement(pattern: string): RegExp {
   let re = "";
   for (let i = 0; i < pattern.length; i++) {

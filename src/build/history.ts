@@ -6,15 +6,30 @@
 import { goQuote } from "../dockerfile/index.js";
 import type { HistoryEntry } from "../manifest/index.js";
 
-/** The comment BuildKit puts on Dockerfile history entries. */
+/** The comment BuildKit puts on Dockerfile history entries. *
+ * @example
+ * ```ts
+ * entry.comment === HISTORY_COMMENT
+ * ```
+ */
 export const HISTORY_COMMENT = "buildkit.dockerfile.v0";
 
-/** Go's `%q` of a `[]string`: `["a" "b"]`. */
+/** Go's `%q` of a `[]string`: `["a" "b"]`. *
+ * @example
+ * ```ts
+ * goQuoteList(["/bin/sh", "-c", "echo hi"]) // '["/bin/sh" "-c" "echo hi"]'
+ * ```
+ */
 export function goQuoteList(items: readonly string[]): string {
   return `[${items.map(goQuote).join(" ")}]`;
 }
 
-/** Go's `%v` of a `[]string`: `[a b]`. */
+/** Go's `%v` of a `[]string`: `[a b]`. *
+ * @example
+ * ```ts
+ * goList(["/data", "/logs"]) // "[/data /logs]"
+ * ```
+ */
 export function goList(items: readonly string[]): string {
   return `[${items.join(" ")}]`;
 }
@@ -72,9 +87,22 @@ export function goDuration(ns: number): string {
   return neg ? `-${out}` : out;
 }
 
-/** Go's `%q` of an integer (`strconv.QuoteRune`): `'A'`, `'\x03'`. */
+/** Go's `%q` of an integer (`strconv.QuoteRune`): `'A'`, `'\x03'`. *
+ * @example
+ * ```ts
+ * goQuoteRune(3) // "'\\x03'"
+ * ```
+ */
 export function goQuoteRune(n: number): string {
-  const special: Record<number, string> = { 7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r" };
+  const special: Record<number, string> = {
+    7: "\\a",
+    8: "\\b",
+    9: "\\t",
+    10: "\\n",
+    11: "\\v",
+    12: "\\f",
+    13: "\\r",
+  };
   if (n === 0x27) return "'\\''";
   if (n === 0x5c) return "'\\\\'";
   if (special[n]) return `'${special[n]}'`;
@@ -86,7 +114,13 @@ export function goQuoteRune(n: number): string {
   return n < 0x10000 ? `'\\u${n.toString(16).padStart(4, "0")}'` : `'\\U${n.toString(16).padStart(8, "0")}'`;
 }
 
-/** The Healthcheck part of BuildKit's `HEALTHCHECK %q` history text. */
+/** The Healthcheck part of BuildKit's `HEALTHCHECK %q` history text. *
+ * @example
+ * ```ts
+ * goHealthcheck({ Test: ["CMD", "true"], Interval: 30e9 })
+ * // '&{["CMD" "true"] "30s" "0s" "0s" "0s" \'\\x00\'}'
+ * ```
+ */
 export function goHealthcheck(hc: {
   Test?: string[] | null;
   Interval?: number;
@@ -99,7 +133,12 @@ export function goHealthcheck(hc: {
   return `&{${goQuoteList(hc.Test ?? [])} ${d(hc.Interval)} ${d(hc.Timeout)} ${d(hc.StartPeriod)} ${d(hc.StartInterval)} ${goQuoteRune(hc.Retries ?? 0)}}`;
 }
 
-/** Go's `%v` of a `map[nat.Port]struct{}`: `map[443/tcp:{} 80/tcp:{}]` (keys sorted). */
+/** Go's `%v` of a `map[nat.Port]struct{}`: `map[443/tcp:{} 80/tcp:{}]` (keys sorted). *
+ * @example
+ * ```ts
+ * goPortMap(["80/tcp", "53/udp"]) // "map[53/udp:{} 80/tcp:{}]"
+ * ```
+ */
 export function goPortMap(ports: readonly string[]): string {
   const keys = [...new Set(ports)].sort();
   return `map[${keys.map((k) => `${k}:{}`).join(" ")}]`;
@@ -114,7 +153,10 @@ export function goPortMap(ports: readonly string[]): string {
  * runCreatedBy(["/bin/sh", "-c", "make"], [["V", "1"]]) // "RUN |1 V=1 /bin/sh -c make # buildkit"
  * ```
  */
-export function runCreatedBy(argv: readonly string[], buildArgs: ReadonlyArray<readonly [string, string]>): string {
+export function runCreatedBy(
+  argv: readonly string[],
+  buildArgs: ReadonlyArray<readonly [string, string]>,
+): string {
   const prefix =
     buildArgs.length > 0 ? `|${buildArgs.length} ${buildArgs.map(([k, v]) => `${k}=${v}`).join(" ")} ` : "";
   return `RUN ${prefix}${argv.join(" ")} # buildkit`;

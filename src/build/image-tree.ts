@@ -6,7 +6,13 @@
  */
 import { CairnError } from "../errors/index.js";
 import type { Layer } from "../image/index.js";
-import { type ContentSource, OPAQUE_MARKER, readTar, type TarEntry, WHITEOUT_PREFIX } from "../layer/index.js";
+import {
+  type ContentSource,
+  OPAQUE_MARKER,
+  readTar,
+  type TarEntry,
+  WHITEOUT_PREFIX,
+} from "../layer/index.js";
 import { baseName, parentRel, type SourceTree, type TreeNode } from "./tree.js";
 
 interface IndexedNode extends TreeNode {
@@ -100,7 +106,7 @@ export class ImageTree implements SourceTree {
 
   content(rel: string): ContentSource {
     const node = this.nodes.get(rel);
-    if (!node || node.type !== "file" || node.layer === undefined || node.ordinal === undefined) {
+    if (node?.type !== "file" || node.layer === undefined || node.ordinal === undefined) {
       throw new CairnError("E_NOT_FOUND", `${this.name}: no file at /${rel}`, { path: `/${rel}` });
     }
     const { layer, ordinal } = node;
@@ -110,9 +116,12 @@ export class ImageTree implements SourceTree {
   /** Reads a whole small file (e.g. /etc/passwd); undefined when it is not a file. */
   async readText(rel: string, maxBytes = 4 * 1024 * 1024): Promise<string | undefined> {
     const node = this.nodes.get(rel);
-    if (!node || node.type !== "file") return undefined;
+    if (node?.type !== "file") return undefined;
     if (node.size > maxBytes) {
-      throw new CairnError("E_SIZE_LIMIT", `${this.name}: /${rel} is ${node.size} bytes, more than ${maxBytes}`);
+      throw new CairnError(
+        "E_SIZE_LIMIT",
+        `${this.name}: /${rel} is ${node.size} bytes, more than ${maxBytes}`,
+      );
     }
     const source = this.content(rel) as () => Promise<AsyncIterable<Uint8Array>>;
     const chunks: Buffer[] = [];
@@ -143,7 +152,7 @@ export class ImageTree implements SourceTree {
     const parent = parentRel(rel);
     if (rel === "") return;
     const existing = this.nodes.get(parent);
-    if (!existing || existing.type !== "directory") {
+    if (existing?.type !== "directory") {
       if (existing) this.removePath(parent);
       this.ensureParents(parent);
       this.nodes.set(parent, { ...ROOT });
@@ -216,7 +225,7 @@ export class ImageTree implements SourceTree {
     for (const e of entries) {
       if (e.hardlink !== undefined) {
         const target = this.nodes.get(e.hardlink);
-        if (!target || target.type !== "file") continue;
+        if (target?.type !== "file") continue;
         this.put(e.rel, { ...target });
       } else this.put(e.rel, e.node);
     }

@@ -33,23 +33,43 @@ export interface SourceTree {
   content(rel: string): ContentSource;
 }
 
-/** Splits a relative path into its elements ("" gives none). */
+/** Splits a relative path into its elements ("" gives none). *
+ * @example
+ * ```ts
+ * pathParts("/usr//bin/./sh") // ["usr", "bin", "sh"]
+ * ```
+ */
 export function pathParts(rel: string): string[] {
   return rel.split("/").filter((p) => p !== "" && p !== ".");
 }
 
-/** Joins path elements into a relative path. */
+/** Joins path elements into a relative path. *
+ * @example
+ * ```ts
+ * joinRel("/app/", "src") // "app/src"
+ * ```
+ */
 export function joinRel(...parts: string[]): string {
   return parts.flatMap((p) => pathParts(p)).join("/");
 }
 
-/** The parent of a relative path ("" for top-level names and the root). */
+/** The parent of a relative path ("" for top-level names and the root). *
+ * @example
+ * ```ts
+ * parentRel("usr/bin/sh") // "usr/bin"
+ * ```
+ */
 export function parentRel(rel: string): string {
   const i = rel.lastIndexOf("/");
   return i < 0 ? "" : rel.slice(0, i);
 }
 
-/** The last element of a relative path. */
+/** The last element of a relative path. *
+ * @example
+ * ```ts
+ * baseName("usr/bin/sh") // "sh"
+ * ```
+ */
 export function baseName(rel: string): string {
   return rel.slice(rel.lastIndexOf("/") + 1);
 }

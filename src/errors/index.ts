@@ -31,7 +31,8 @@ export type CairnErrorCode =
   | "E_USAGE"
   | "E_IO"
   | "E_IN_USE"
-  | "E_RUNTIME";
+  | "E_RUNTIME"
+  | "E_BUILD_FAILED";
 
 /** Options for constructing a {@link CairnError}. */
 export interface CairnErrorOptions {

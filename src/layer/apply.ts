@@ -30,6 +30,7 @@ import {
   writeAll,
 } from "./fs-sync.js";
 import { HashTap } from "./hash-tap.js";
+import { fsPath } from "./names.js";
 import {
   cleanName,
   type LowerEntry,
@@ -158,6 +159,9 @@ class Applier {
   private readonly restoreModes = new Map<string, number>();
   /** Diff mode: markers met, resolved at the end (whether they hide anything depends on the whole layer). */
   private readonly pendingWhiteouts: RecordedWhiteout[] = [];
+  /** Diff mode: what this layer's markers met so far hide below, for resolving its later entries. */
+  private readonly hiddenPaths = new Set<string>();
+  private readonly hiddenChildren = new Set<string>();
   /** Diff mode: lower files copied here as hardlink targets. */
   private readonly copiedUp = new Set<string>();
   readonly recorded: RecordedWhiteout[] = [];
@@ -171,18 +175,52 @@ class Applier {
       rootDir,
       options.unsafePaths ?? "reject",
       {
-        onReplacedParent: (rel, entry) =>
-          this.warn(
-            "parent-replaced",
-            entry,
-            `parent ${JSON.stringify(rel)} was not a directory: replaced by one`,
-          ),
+        onReplacedParent: (rel, entry) => {
+          this.warn("parent-replaced", entry, `parent ${JSON.stringify(rel)} was not a directory: replaced by one`);
+          this.replacedByDir(rel);
+        },
         onCopyUpDir: (rel, lower) => this.copyUpDir(rel, lower),
       },
-      options.diff?.lower,
+      options.diff?.lower ? this.visibleLower(options.diff.lower) : undefined,
     );
     const lowerRoot = options.diff?.lower?.lstat("");
     if (lowerRoot?.type === "directory") this.copyUpDir("", lowerRoot);
+  }
+
+  /**
+   * The lower layers as this layer's later entries see them: a whiteout or opaque marker
+   * already met hides what it names, as applying it to the merged tree would have.
+   */
+  /** True when a marker of this layer met so far hides a proper ancestor's lower content of `rel`. */
+  private hiddenAbove(rel: string): boolean {
+    if (this.hiddenPaths.size === 0 && this.hiddenChildren.size === 0) return false;
+    let p = rel;
+    while (p !== "") {
+      const i = p.lastIndexOf("/");
+      p = i < 0 ? "" : p.slice(0, i);
+      if (this.hiddenChildren.has(p) || (p !== "" && this.hiddenPaths.has(p))) return true;
+    }
+    return false;
+  }
+
+  private visibleLower(lower: LowerLayers): LowerLayers {
+    const hidden = (rel: string): boolean => this.hiddenPaths.has(rel) || this.hiddenAbove(rel);
+    return {
+      lstat: (rel) => (hidden(rel) ? undefined : lower.lstat(rel)),
+      readlink: (rel) => lower.readlink(rel),
+      hostPath: (rel) => (hidden(rel) ? undefined : lower.hostPath(rel)),
+      linkedNames: (rel) => (lower.linkedNames?.(rel) ?? []).filter((n) => !hidden(n)),
+    };
+  }
+
+  /**
+   * Diff mode: a directory that replaces this layer's own non-directory starts empty, as on
+   * the merged tree, where that non-directory had already removed the lower directory.
+   */
+  private replacedByDir(rel: string): void {
+    if (!this.options.diff) return;
+    this.pendingWhiteouts.push({ kind: "opaque", path: rel });
+    this.hiddenChildren.add(rel);
   }
 
   /** A lower directory recreated here takes the lower one's attributes, as overlayfs copy-up does. */
@@ -259,6 +297,7 @@ class Applier {
         if (existing && !existing.isDirectory()) removePath(abs, false);
         if (!existing?.isDirectory()) mkdirSync(abs, 0o700);
       });
+      if (existing && !existing.isDirectory()) this.replacedByDir(rel);
       this.root.markDir(rel);
       this.dirAttributes(rel, h);
       this.markSeen(rel);
@@ -414,7 +453,7 @@ class Applier {
    * overlayfs copies up a file linked in a merged mount), so both names share an inode.
    */
   private copyUpFile(targetParts: string[], targetRel: string, entry: string): fs.Stats | undefined {
-    const lower = this.options.diff?.lower;
+    const lower = this.root.lower;
     const below = lower?.lstat(targetRel);
     if (!lower || !below || below.type === "directory") return undefined;
     const parent = this.root.resolveParent(targetParts, entry, "create") as string[];
@@ -422,6 +461,7 @@ class Applier {
     const abs = this.root.abs(rel);
     if (below.type === "symlink") {
       symlinkSync(lower.readlink(targetRel), abs);
+      if (this.privileged) lchownSync(abs, below.uid, below.gid);
     } else {
       const host = lower.hostPath(targetRel);
       if (below.type !== "file" || host === undefined) {
@@ -431,12 +471,22 @@ class Applier {
           { path: entry },
         );
       }
-      fs.copyFileSync(host, abs, fs.constants.COPYFILE_FICLONE);
+      fs.copyFileSync(fsPath(host), fsPath(abs), fs.constants.COPYFILE_FICLONE);
+      // chown before chmod: a chown clears setuid/setgid.
+      if (this.privileged) lchownSync(abs, below.uid, below.gid);
       chmodSync(abs, below.mode);
     }
-    if (this.privileged) lchownSync(abs, below.uid, below.gid);
     lutimesSync(abs, below.mtime, below.mtime);
     this.copiedUp.add(rel);
+    // The lower file's other names must stay the same file as this one in the merged tree.
+    for (const other of lower.linkedNames?.(targetRel) ?? []) {
+      const otherParts = other.split("/");
+      const otherParent = this.root.resolveParent(otherParts, entry, "create") as string[];
+      const otherRel = [...otherParent, otherParts[otherParts.length - 1]].join("/");
+      if (otherRel === rel || lstatOrUndefined(this.root.abs(otherRel))) continue;
+      this.writable(otherRel, () => linkSync(abs, this.root.abs(otherRel)));
+      this.copiedUp.add(otherRel);
+    }
     return lstatOrUndefined(abs);
   }
 
@@ -445,7 +495,10 @@ class Applier {
     const parent = this.root.resolveParent(parts, entry, "nofollow");
     if (!parent) return;
     const rel = [...parent, target].join("/");
-    if (this.options.diff) this.pendingWhiteouts.push({ kind: "whiteout", path: rel });
+    if (this.options.diff) {
+      this.pendingWhiteouts.push({ kind: "whiteout", path: rel });
+      this.hiddenPaths.add(rel);
+    }
     else this.removeLower(rel);
   }
 
@@ -455,6 +508,7 @@ class Applier {
     const rel = dir.join("/");
     if (this.options.diff) {
       this.pendingWhiteouts.push({ kind: "opaque", path: rel });
+      this.hiddenChildren.add(rel);
       return;
     }
     for (const child of readdirNames(this.root.abs(rel))) this.removeLower(rel ? `${rel}/${child}` : child);
@@ -514,6 +568,8 @@ class Applier {
         if (local.isDirectory()) opaque.add(m.path);
         continue;
       }
+      // Under a path this layer whites out or makes opaque, the lower content is gone already.
+      if (this.hiddenAbove(m.path)) continue;
       const below = lower?.lstat(m.path);
       if (!below) continue;
       if (m.kind === "opaque") {

@@ -47,7 +47,8 @@ export function unsafePath(entry: string, why: string): CairnError {
  * @throws CairnError `E_LAYER_UNSAFE_PATH` in `"reject"` mode for absolute names and escaping `..`
  */
 export function cleanName(name: string, policy: UnsafePathPolicy): string[] {
-  if (name.startsWith("/") && policy === "reject")
+  // "/" alone names the root (umoci writes it for the root directory's attributes).
+  if (name.startsWith("/") && policy === "reject" && !/^[/.]+$/.test(name))
     throw unsafePath(name, "absolute names are not allowed in a layer");
   const parts: string[] = [];
   for (const c of name.split("/")) {
@@ -110,6 +111,8 @@ export interface LowerLayers {
   readlink(rel: string): string;
   /** A file on disk holding the content of the non-directory at `rel`, for copying it up. */
   hostPath(rel: string): string | undefined;
+  /** The other names under which the merged lower layers show the file at `rel` (hardlinks). */
+  linkedNames?(rel: string): string[];
 }
 
 /**

@@ -34,12 +34,26 @@ function isExecutable(p: string): boolean {
   }
 }
 
-/** The effective uid of this process (0 = root). */
+/**
+ * The effective uid of this process (0 = root).
+ *
+ * @example
+ * ```ts
+ * if (currentUid() !== 0) console.log("not root")
+ * ```
+ */
 export function currentUid(): number {
   return typeof process.geteuid === "function" ? process.geteuid() : -1;
 }
 
-/** The effective gid of this process. */
+/**
+ * The effective gid of this process.
+ *
+ * @example
+ * ```ts
+ * const gid = currentGid()
+ * ```
+ */
 export function currentGid(): number {
   return typeof process.getegid === "function" ? process.getegid() : -1;
 }
@@ -119,9 +133,14 @@ export interface ToolResult {
  */
 export function runTool(file: string, args: readonly string[], timeoutMs = 30_000): Promise<ToolResult> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, encoding: "utf8", maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
-      resolve({ code, stdout, stderr: stderr || (err && code === null ? err.message : "") });
-    });
+    execFile(
+      file,
+      args,
+      { timeout: timeoutMs, encoding: "utf8", maxBuffer: 4 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
+        resolve({ code, stdout, stderr: stderr || (err && code === null ? err.message : "") });
+      },
+    );
   });
 }

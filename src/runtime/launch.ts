@@ -54,6 +54,21 @@ export function decodeExit(raw: RawExit): { exitCode: number | null; signal: str
   return name ? { exitCode: null, signal: name } : { exitCode: code, signal: null };
 }
 
+/**
+ * The shell's view of a result: the exit code, or 128+N for death by signal N (what `cairn run`
+ * exits with).
+ *
+ * @example
+ * ```ts
+ * shellExitStatus({ exitCode: null, signal: "SIGKILL" }) // 137
+ * ```
+ */
+export function shellExitStatus(result: { exitCode: number | null; signal: string | null }): number {
+  if (result.exitCode !== null) return result.exitCode;
+  const n = result.signal === null ? undefined : constants.signals[result.signal as NodeJS.Signals];
+  return n === undefined ? 255 : 128 + n;
+}
+
 function outMode(sink: OutputSink | undefined): "pipe" | "inherit" | "ignore" {
   if (sink === "inherit" || sink === "ignore") return sink;
   return "pipe";
@@ -81,7 +96,10 @@ export async function launch(prepared: PreparedRun, io: RunIo, plan: LaunchPlan)
   const signal = prepared.signal;
   if (signal?.aborted) {
     await plan.cleanup?.();
-    throw new CairnError("E_ABORTED", `${plan.runtime} run of ${prepared.args[0]} was aborted before it started`);
+    throw new CairnError(
+      "E_ABORTED",
+      `${plan.runtime} run of ${prepared.args[0]} was aborted before it started`,
+    );
   }
   const stdinSrc = io.stdin ?? "ignore";
   const stdinMode = stdinSrc === "inherit" || stdinSrc === "ignore" ? stdinSrc : "pipe";
@@ -95,6 +113,7 @@ export async function launch(prepared: PreparedRun, io: RunIo, plan: LaunchPlan)
   const err: Buffer[] = [];
   let timedOut = false;
   let aborted = false;
+  let exited = false;
   let child: ChildProcess;
   try {
     child = spawn(plan.file, plan.args, { env: plan.env, stdio });
@@ -105,6 +124,21 @@ export async function launch(prepared: PreparedRun, io: RunIo, plan: LaunchPlan)
   const killAll = (): void => {
     plan.kill(child).catch(() => {});
   };
+  const timer =
+    prepared.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          if (exited) return;
+          timedOut = true;
+          killAll();
+        }, prepared.timeoutMs);
+  const onAbort = (): void => {
+    if (exited) return;
+    aborted = true;
+    killAll();
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+
   const raw = await new Promise<RawExit | Error>((resolve) => {
     let settled = false;
     let closeTimer: NodeJS.Timeout | undefined;
@@ -116,36 +150,50 @@ export async function launch(prepared: PreparedRun, io: RunIo, plan: LaunchPlan)
     };
     child.once("error", (e) => finish(e));
     child.once("exit", (code, sig) => {
-      // Output still buffered in the pipes is read until "close"; a stray holder of the pipes
-      // (impossible once the pid namespace is gone, but cheap to guard) cannot hang the run.
+      exited = true;
+      // Output still in the pipes is read until "close"; a stray holder of the pipes (not
+      // possible once the pid namespace is gone, but cheap to guard) cannot hang the run.
       closeTimer = setTimeout(() => {
         for (const s of [child.stdout, child.stderr]) s?.destroy();
         finish({ code, signal: sig });
       }, 5000);
     });
-    child.once("close", (code, sig) => finish({ code, signal: sig }));
+    child.once("close", (code: number | null, sig: NodeJS.Signals | null) => finish({ code, signal: sig }));
     if (child.stdin) {
-      child.stdin.on("error", () => {});
-      if (Buffer.isBuffer(stdinSrc) || stdinSrc instanceof Uint8Array) child.stdin.end(stdinSrc);
+      const stdin = child.stdin;
+      stdin.on("error", () => {});
+      if (stdinSrc instanceof Uint8Array) stdin.end(stdinSrc);
       else if (typeof stdinSrc === "object") {
-        const src = stdinSrc as Readable;
-        src.on("error", () => child.stdin?.destroy());
-        src.pipe(child.stdin);
+        stdinSrc.on("error", () => stdin.destroy());
+        stdinSrc.pipe(stdin);
       }
     }
     collect(child.stdout, io.stdout, out);
     collect(child.stderr, io.stderr, err);
     plan.onSpawn?.(child);
-  }).finally(() => {});
-  const timer =
-    prepared.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          timedOut = true;
-          killAll();
-        }, prepared.timeoutMs);
-  void timer;
-  // The timer and abort listener must be armed while the process runs, so they are set up
-  // before awaiting above in practice; see armWatchers.
-  throw new Error(String(raw) + String(aborted) + String(signal) + String(started) + String(err));
+  });
+  if (timer) clearTimeout(timer);
+  signal?.removeEventListener("abort", onAbort);
+  if (typeof stdinSrc === "object" && !(stdinSrc instanceof Uint8Array) && child.stdin)
+    stdinSrc.unpipe(child.stdin);
+
+  try {
+    if (raw instanceof Error)
+      throw new CairnError("E_RUNTIME", `cannot start ${plan.file}: ${raw.message}`, { cause: raw });
+    if (aborted) throw new CairnError("E_ABORTED", `${plan.runtime} run of ${prepared.args[0]} was aborted`);
+    if (!timedOut) {
+      const failure = await plan.check?.(raw);
+      if (failure) throw failure;
+    }
+    const result: RunResult = {
+      ...decodeExit(raw),
+      durationMs: Math.round(performance.now() - started),
+      timedOut,
+    };
+    if (io.stdout === undefined || io.stdout === "pipe") result.stdout = Buffer.concat(out);
+    if (io.stderr === undefined || io.stderr === "pipe") result.stderr = Buffer.concat(err);
+    return result;
+  } finally {
+    await plan.cleanup?.();
+  }
 }

@@ -6,13 +6,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { CairnError } from "../errors/index.js";
-import {
-  ensureDirInRoot,
-  ensureFileInRoot,
-  findExecutableInRoot,
-  resolveInRoot,
-} from "./rootfs-path.js";
-import type { NetworkMode, RunMount, RunSpec, RunUser } from "./types.js";
+import { ensureDirInRoot, ensureFileInRoot, findExecutableInRoot, resolveInRoot } from "./rootfs-path.js";
+import type { ContainerMount, NetworkMode, RunSpec, RunUser } from "./types.js";
 import { MAX_ID, resolveUser } from "./users.js";
 
 /** The `PATH` a container gets when its environment has none (Docker's and runc's default). */
@@ -25,7 +20,7 @@ export const DEFAULT_HOSTNAME = "cairn";
 export const SYSTEM_MOUNT_POINTS = ["/proc", "/dev", "/sys"] as const;
 
 /** A mount with its target resolved (symlinks followed inside the rootfs) and created. */
-export type PreparedMount = RunMount & {
+export type PreparedMount = ContainerMount & {
   /** The target inside the container, without symlinks. */
   target: string;
   /** The target's path on the host. */
@@ -64,7 +59,9 @@ function usage(message: string, details?: Record<string, unknown>): CairnError {
  * ```
  * @throws CairnError `E_USAGE` for an entry without `=` or with an empty name or a NUL byte
  */
-export function normalizeEnv(env: readonly string[] | Readonly<Record<string, string>> | undefined): string[] {
+export function normalizeEnv(
+  env: readonly string[] | Readonly<Record<string, string>> | undefined,
+): string[] {
   const pairs: [string, string][] = Array.isArray(env)
     ? (env as readonly string[]).map((e) => {
         const eq = e.indexOf("=");
@@ -81,7 +78,14 @@ export function normalizeEnv(env: readonly string[] | Readonly<Record<string, st
   return [...merged].map(([k, v]) => `${k}=${v}`);
 }
 
-/** The value of `name` in `K=V` entries. */
+/**
+ * The value of `name` in `K=V` entries.
+ *
+ * @example
+ * ```ts
+ * envValue(["PATH=/bin", "A=1"], "PATH") // "/bin"
+ * ```
+ */
 export function envValue(env: readonly string[], name: string): string | undefined {
   const prefix = `${name}=`;
   return env.find((e) => e.startsWith(prefix))?.slice(prefix.length);
@@ -102,7 +106,7 @@ function isUnder(p: string, dir: string): boolean {
   return dir === "/" || p === dir || p.startsWith(`${dir}/`);
 }
 
-function prepareMount(rootfs: string, m: RunMount, earlier: PreparedMount[]): PreparedMount {
+function prepareMount(rootfs: string, m: ContainerMount, earlier: PreparedMount[]): PreparedMount {
   const target = containerPath(m.target, "mount target");
   for (const s of SYSTEM_MOUNT_POINTS)
     if (isUnder(target, s)) throw usage(`mount target ${target} is under ${s}, which the runtime mounts`);
@@ -137,6 +141,9 @@ function prepareMount(rootfs: string, m: RunMount, earlier: PreparedMount[]): Pr
       throw usage(`mount targets ${e.target} and ${real} nest; nested mounts are not supported`);
   }
   const hostTarget = directory ? ensureDirInRoot(rootfs, real) : ensureFileInRoot(rootfs, real);
+  // runc gives a tmpfs the mode of the directory under it: a mount point made here gets the
+  // tmpfs's mode, so every adapter shows the same.
+  if (m.type === "tmpfs" && resolved.stat === undefined) fs.chmodSync(hostTarget, m.mode ?? 0o755);
   return { ...m, target: real, hostTarget, directory };
 }
 
@@ -199,9 +206,13 @@ export function prepareRun(spec: RunSpec): PreparedRun {
   for (const p of SYSTEM_MOUNT_POINTS) {
     const r = resolveInRoot(rootfs, p, false);
     if (r.stat?.isSymbolicLink())
-      throw new CairnError("E_LAYER_UNSAFE_PATH", `${p} in ${rootfs} is a symlink; the runtime mounts there`, {
-        path: p,
-      });
+      throw new CairnError(
+        "E_LAYER_UNSAFE_PATH",
+        `${p} in ${rootfs} is a symlink; the runtime mounts there`,
+        {
+          path: p,
+        },
+      );
     ensureDirInRoot(rootfs, p);
   }
   const mounts: PreparedMount[] = [];

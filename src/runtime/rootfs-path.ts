@@ -84,7 +84,8 @@ export function resolveInRoot(rootfs: string, p: string, followLast: boolean): R
       queue.unshift(...split(target));
       continue;
     }
-    if (!last && !st.isDirectory()) throw unsafe(root, p, `${path.join("/", ...found, c)} is not a directory`);
+    if (!last && !st.isDirectory())
+      throw unsafe(root, p, `${path.join("/", ...found, c)} is not a directory`);
     found.push(c);
     stat = st;
   }
@@ -99,7 +100,8 @@ export function resolveInRoot(rootfs: string, p: string, followLast: boolean): R
  * ```ts
  * const host = ensureDirInRoot("/tmp/rootfs", "/var/cache/apt")
  * ```
- * @throws CairnError `E_LAYER_UNSAFE_PATH` when a component is not a directory
+ * @throws CairnError `E_LAYER_UNSAFE_PATH` when a component is not a directory, `E_IO` when it
+ * cannot be created
  */
 export function ensureDirInRoot(rootfs: string, p: string): string {
   const r = resolveInRoot(rootfs, p, true);
@@ -111,7 +113,11 @@ export function ensureDirInRoot(rootfs: string, p: string): string {
     try {
       fs.mkdirSync(dir, 0o755);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST")
+        throw new CairnError("E_IO", `cannot create ${p} in ${r.root}: ${(err as Error).message}`, {
+          path: dir,
+          cause: err,
+        });
     }
     if (!fs.lstatSync(dir).isDirectory()) throw unsafe(r.root, p, `${dir} changed while it was created`);
   }
@@ -126,7 +132,8 @@ export function ensureDirInRoot(rootfs: string, p: string): string {
  * ```ts
  * const host = ensureFileInRoot("/tmp/rootfs", "/run/secrets/token")
  * ```
- * @throws CairnError `E_LAYER_UNSAFE_PATH` when something other than a regular file is there
+ * @throws CairnError `E_LAYER_UNSAFE_PATH` when something other than a regular file is there,
+ * `E_IO` when it cannot be created
  */
 export function ensureFileInRoot(rootfs: string, p: string): string {
   const r = resolveInRoot(rootfs, p, true);
@@ -137,8 +144,16 @@ export function ensureFileInRoot(rootfs: string, p: string): string {
   const parentParts = r.missing.slice(0, -1);
   const parent = ensureDirInRoot(r.root, path.join("/", ...r.found, ...parentParts));
   const file = path.join(parent, r.missing[r.missing.length - 1] as string);
-  const fd = fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
-  fs.closeSync(fd);
+  try {
+    fs.closeSync(
+      fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644),
+    );
+  } catch (err) {
+    throw new CairnError("E_IO", `cannot create ${p} in ${r.root}: ${(err as Error).message}`, {
+      path: file,
+      cause: err,
+    });
+  }
   return file;
 }
 
@@ -163,11 +178,16 @@ export function readFileInRoot(rootfs: string, p: string, maxBytes: number): Buf
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw unsafe(r.root, p, "it is not a regular file");
     const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
-    if (!real.startsWith(`${r.root}/`)) throw unsafe(r.root, p, `it was opened at ${real}, outside the rootfs`);
+    if (!real.startsWith(`${r.root}/`))
+      throw unsafe(r.root, p, `it was opened at ${real}, outside the rootfs`);
     if (st.size > maxBytes)
-      throw new CairnError("E_SIZE_LIMIT", `${p} in ${r.root} is ${st.size} bytes, above the ${maxBytes} limit`, {
-        path: p,
-      });
+      throw new CairnError(
+        "E_SIZE_LIMIT",
+        `${p} in ${r.root} is ${st.size} bytes, above the ${maxBytes} limit`,
+        {
+          path: p,
+        },
+      );
     const buf = Buffer.alloc(st.size);
     let off = 0;
     while (off < buf.length) {
@@ -199,7 +219,7 @@ export function findExecutableInRoot(
 ): string | undefined {
   const isExec = (p: string): boolean => {
     const r = resolveInRoot(rootfs, p, true);
-    return r.stat !== undefined && r.stat.isFile() && (r.stat.mode & 0o111) !== 0;
+    return r.stat?.isFile() === true && (r.stat.mode & 0o111) !== 0;
   };
   if (name.includes("/")) {
     const p = path.posix.resolve(cwd, name);

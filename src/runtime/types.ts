@@ -46,7 +46,7 @@ export interface TmpfsMount {
 }
 
 /** A mount a run asks for, on top of the default /proc, /dev and /sys. */
-export type RunMount = BindMount | TmpfsMount;
+export type ContainerMount = BindMount | TmpfsMount;
 
 /** `none` (default): a new network namespace holding only loopback. `host`: the host's network. */
 export type NetworkMode = "none" | "host";
@@ -71,7 +71,7 @@ export interface RunSpec {
   user?: string | RunUser;
   /** The container's hostname (default `cairn`). */
   hostname?: string;
-  mounts?: readonly RunMount[];
+  mounts?: readonly ContainerMount[];
   network?: NetworkMode;
   /** Kill the whole container after this many milliseconds (the result says `timedOut`). */
   timeoutMs?: number;
@@ -123,7 +123,8 @@ export interface RunResult {
  * ```
  */
 export interface Runtime {
-  readonly name: RuntimeName;
+  /** The adapter's name (cairn's own are {@link RuntimeName}s). */
+  readonly name: string;
   available(): Promise<Availability>;
   run(spec: RunSpec, io?: RunIo): Promise<RunResult>;
 }

@@ -122,7 +122,10 @@ function readDb(rootfs: string, file: string): string | undefined {
 export function resolveUser(rootfs: string, user: string | undefined): ResolvedUser {
   const spec = user ?? "";
   if (spec.length > MAX_USER_SPEC || /[\0\n\r]/.test(spec))
-    throw new CairnError("E_USAGE", `invalid user ${JSON.stringify(spec.slice(0, 64))}: expected user[:group]`);
+    throw new CairnError(
+      "E_USAGE",
+      `invalid user ${JSON.stringify(spec.slice(0, 64))}: expected user[:group]`,
+    );
   const colon = spec.indexOf(":");
   const userArg = colon < 0 ? spec : spec.slice(0, colon);
   const groupArg = colon < 0 ? "" : spec.slice(colon + 1);

@@ -187,11 +187,14 @@ export async function mount(image: Image, target: string, options: MountOptions 
       createdTarget,
       created: new Date().toISOString(),
     };
-    const canOverlay = process.getuid?.() === 0 && snapshots.every((s) => s.meta.overlayMarkers);
+    // overlayfs never honours an opaque root: layers below one are simply left out.
+    const opaqueRoot = snapshots.findLastIndex((s) => s.meta.opaques.includes(""));
+    const visible = opaqueRoot > 0 ? snapshots.slice(opaqueRoot) : snapshots;
+    const canOverlay = process.getuid?.() === 0 && visible.every((s) => s.meta.overlayMarkers);
     let why = canOverlay ? "" : "overlayfs needs root and snapshots unpacked with privileges";
     if (method !== "copy" && canOverlay) {
       const empty = path.join(dir, "empty");
-      if (snapshots.length === 0) await mkdir(empty);
+      if (visible.length === 0) await mkdir(empty);
       let upper: string | undefined;
       let work: string | undefined;
       if (writable) {
@@ -200,11 +203,12 @@ export async function mount(image: Image, target: string, options: MountOptions 
         await mkdir(upper, { mode: 0o755 });
         await mkdir(work, { mode: 0o700 });
         // The merged root takes its attributes from the upper directory's root.
-        await copyRootAttributes(snapshots.at(-1)?.fsDir ?? empty, upper);
+        await copyRootAttributes(visible.at(-1)?.fsDir ?? empty, upper);
       }
-      const r = kernelMount(store, snapshots, abs, upper, work, empty);
+      const r = kernelMount(store, visible, abs, upper, work, empty);
       if (r.method !== "copy") {
         m.method = r.method;
+        m.lowerDirs = [...visible].reverse().map((s) => s.fsDir);
         if (upper && work) {
           m.upperDir = upper;
           m.workDir = work;

@@ -113,6 +113,8 @@ export function viewPath(p: string): string {
  */
 export class LayerStack {
   private readonly dirCache = new Map<string, number[] | null>();
+  /** Per layer: hardlinked files' paths by link key, built when first needed. */
+  private readonly linkIndex = new Map<number, Map<string, string[]>>();
 
   /** `layers` lowest first. */
   constructor(readonly layers: readonly LayerContent[]) {}
@@ -177,11 +179,13 @@ export class LayerStack {
   /** A directory's attributes come from its topmost layer that states them. */
   private dirNode(rel: string, layers: number[]): MergedNode {
     const top = layers[0] ?? 0;
+    let implicit: NodeInfo | undefined;
     for (const i of layers) {
       const st = this.layer(i).stat(rel);
       if (st && !st.implicit) return { info: st, layer: top };
+      implicit ??= st;
     }
-    return { info: { ...DEFAULT_DIR }, layer: top };
+    return { info: implicit ?? { ...DEFAULT_DIR }, layer: top };
   }
 
   /** The names in merged directory `rel`, sorted by bytes; undefined when it is not a directory. */
@@ -262,6 +266,42 @@ export class LayerStack {
   }
 
   /**
+   * The other merged paths of the file at `rel` (names of the same hardlinked file, from the
+   * same layer, still visible).
+   *
+   * @example
+   * ```ts
+   * stack.linkedNames("usr/bin/perl") // ["usr/bin/perl5.36.0"]
+   * ```
+   */
+  linkedNames(rel: string): string[] {
+    const node = this.lookup(rel);
+    const key = node?.info.linkKey;
+    if (!node || key === undefined) return [];
+    let index = this.linkIndex.get(node.layer);
+    if (!index) {
+      index = new Map();
+      const layer = this.layer(node.layer);
+      const walk = (dir: string, into: Map<string, string[]>) => {
+        for (const name of layer.names(dir)) {
+          const child = dir ? `${dir}/${name}` : name;
+          const st = layer.stat(child);
+          if (!st) continue;
+          if (st.type === "directory") walk(child, into);
+          else if (st.linkKey !== undefined) into.set(st.linkKey, [...(into.get(st.linkKey) ?? []), child]);
+        }
+      };
+      walk("", index);
+      this.linkIndex.set(node.layer, index);
+    }
+    return (index.get(key) ?? []).filter((p) => {
+      if (p === rel) return false;
+      const other = this.lookup(p);
+      return other?.layer === node.layer && other.info.linkKey === key;
+    });
+  }
+
+  /**
    * The stack as the lower layers of a layer being applied as a diff (see `applyLayer`'s
    * `diff` option).
    *
@@ -281,6 +321,7 @@ export class LayerStack {
         const node = this.lookup(rel);
         return node ? this.layer(node.layer).hostPath?.(rel) : undefined;
       },
+      linkedNames: (rel) => this.linkedNames(rel),
     };
   }
 }

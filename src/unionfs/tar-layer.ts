@@ -34,8 +34,6 @@ interface TarNode {
   info: NodeInfo;
   linkname?: string;
   content?: ContentRef;
-  /** Copied up from a lower layer as a hardlink target (not one of this layer's entries). */
-  copiedUp?: boolean;
 }
 
 const MAX_SYMLINKS = 40;
@@ -108,6 +106,12 @@ export class TarLayer implements LayerContent {
   private readonly whiteouts = new Set<string>();
   private readonly opaques = new Set<string>();
   private nextLinkKey = 0;
+  /** While building: what this layer's markers met so far hide below. */
+  private readonly hiddenPaths = new Set<string>();
+  private readonly hiddenChildren = new Set<string>();
+  private readonly pending: { kind: "whiteout" | "opaque"; path: string }[] = [];
+  /** Lower files copied here as hardlink targets (not entries of this layer). */
+  private readonly copiedUp = new Set<string>();
 
   constructor(
     readonly name: string,
@@ -199,10 +203,33 @@ export class TarLayer implements LayerContent {
     this.kids.get(i < 0 ? "" : rel.slice(0, i))?.delete(i < 0 ? rel : rel.slice(i + 1));
   }
 
+  /** A directory replacing this layer's own non-directory starts empty (see apply.ts). */
+  private replacedByDir(rel: string): void {
+    this.pending.push({ kind: "opaque", path: rel });
+    this.hiddenChildren.add(rel);
+  }
+
+  /** True when a marker of this layer met so far hides a proper ancestor's lower content of `rel`. */
+  private hiddenAbove(rel: string): boolean {
+    if (this.hiddenPaths.size === 0 && this.hiddenChildren.size === 0) return false;
+    let p = rel;
+    while (p !== "") {
+      const i = p.lastIndexOf("/");
+      p = i < 0 ? "" : p.slice(0, i);
+      if (this.hiddenChildren.has(p) || (p !== "" && this.hiddenPaths.has(p))) return true;
+    }
+    return false;
+  }
+
+  /** The layers below at `rel`, as this layer's later entries see them. */
+  private below(rel: string, lower: LayerStack) {
+    return this.hiddenPaths.has(rel) || this.hiddenAbove(rel) ? undefined : lower.lookup(rel);
+  }
+
   /** A directory of the layers below, recreated here to hold something (copy-up). */
   private copyUpDir(rel: string, lower: LayerStack): void {
-    const below = lower.lookup(rel)?.info;
-    this.set(rel, { info: below ? { ...below, implicit: true } : { ...freshDir(), implicit: true } });
+    const below = this.below(rel, lower)?.info;
+    this.set(rel, { info: below ? { ...below, implicit: true } : freshDir() });
   }
 
   /**
@@ -229,7 +256,7 @@ export class TarLayer implements LayerContent {
       real.push(c);
       const rel = real.join("/");
       const here = this.nodes.get(rel);
-      const below = here ? undefined : lower.lookup(rel);
+      const below = here ? undefined : this.below(rel, lower);
       const type = here?.info.type ?? below?.info.type;
       if (type === "directory") {
         if (!here && mode === "create") this.copyUpDir(rel, lower);
@@ -258,7 +285,10 @@ export class TarLayer implements LayerContent {
         continue;
       }
       if (mode !== "create") return undefined;
-      if (here) this.drop(rel);
+      if (here) {
+        this.drop(rel);
+        this.replacedByDir(rel);
+      }
       this.set(rel, { info: freshDir() });
     }
     return real;
@@ -266,7 +296,6 @@ export class TarLayer implements LayerContent {
 
   /** Reads the tar once and records its entries over the layers below. */
   async build(lower: LayerStack): Promise<void> {
-    const pending: { kind: "whiteout" | "opaque"; path: string }[] = [];
     if (lower.layers.length > 0) this.copyUpDir("", lower);
     else this.set("", { info: { ...freshDir(), implicit: true } });
     let ordinal = -1;
@@ -295,11 +324,12 @@ export class TarLayer implements LayerContent {
       if (wh.kind === "opaque" || wh.kind === "whiteout") {
         const parent = this.resolveParent(parts, h.name, lower, "nofollow");
         if (!parent) continue;
-        pending.push(
+        const marker =
           wh.kind === "opaque"
-            ? { kind: "opaque", path: parent.join("/") }
-            : { kind: "whiteout", path: [...parent, wh.target].join("/") },
-        );
+            ? { kind: "opaque" as const, path: parent.join("/") }
+            : { kind: "whiteout" as const, path: [...parent, wh.target].join("/") };
+        this.pending.push(marker);
+        (marker.kind === "opaque" ? this.hiddenChildren : this.hiddenPaths).add(marker.path);
         continue;
       }
       if (wh.kind === "meta" || parts.slice(0, -1).some((p) => p.startsWith(".wh."))) continue;
@@ -312,14 +342,16 @@ export class TarLayer implements LayerContent {
       const node: TarNode = { info: infoOf(h) };
       if (h.type === "symlink") node.linkname = h.linkname;
       if (node.info.type === "file") node.content = { layer: this, ordinal };
-      if (h.type === "directory" && this.nodes.get(rel)?.info.type === "directory") {
+      const existing = this.nodes.get(rel);
+      if (h.type === "directory" && existing?.info.type === "directory") {
         this.nodes.set(rel, node);
         continue;
       }
       this.drop(rel);
       this.set(rel, node);
+      if (h.type === "directory" && existing) this.replacedByDir(rel);
     }
-    this.resolveMarkers(pending, lower);
+    this.resolveMarkers(this.pending, lower);
   }
 
   private hardlink(rel: string, h: TarHeader, lower: LayerStack): void {
@@ -339,12 +371,13 @@ export class TarLayer implements LayerContent {
     if (targetRel === rel) return;
     let target = this.nodes.get(targetRel);
     if (!target) {
-      const below = lower.lookup(targetRel);
+      const below = this.below(targetRel, lower);
       if (!below) throw invalid("the target does not exist");
       if (below.info.type === "directory") throw invalid("the target is a directory");
       // Copied up, as a diff-mode unpack does, so both names share one file.
       const from = lower.layers[below.layer] as LayerContent;
-      target = { info: { ...below.info }, copiedUp: true };
+      target = { info: { ...below.info } };
+      this.copiedUp.add(targetRel);
       if (below.info.type === "symlink") target.linkname = lower.readlink(targetRel);
       if (below.info.type === "file") {
         const ref = from instanceof TarLayer ? from.nodes.get(targetRel)?.content : undefined;
@@ -352,6 +385,15 @@ export class TarLayer implements LayerContent {
       }
       this.resolveParent(targetParts, h.name, lower, "create");
       this.set(targetRel, target);
+      const visible = (n: string) => !(this.hiddenPaths.has(n) || this.hiddenAbove(n));
+      for (const other of lower.linkedNames(targetRel).filter(visible)) {
+        const parts = other.split("/");
+        this.resolveParent(parts, h.name, lower, "create");
+        if (this.nodes.has(other)) continue;
+        this.set(other, target);
+        this.copiedUp.add(other);
+        target.info.nlink++;
+      }
     }
     if (target.info.type === "directory") throw invalid("the target is a directory");
     if (target.info.linkKey === undefined) target.info.linkKey = `h${this.nextLinkKey++}`;
@@ -364,7 +406,7 @@ export class TarLayer implements LayerContent {
   private resolveMarkers(pending: { kind: "whiteout" | "opaque"; path: string }[], lower: LayerStack): void {
     for (const m of pending) {
       let local = this.nodes.get(m.path);
-      if (local?.copiedUp && m.kind === "whiteout") {
+      if (local && this.copiedUp.has(m.path) && m.kind === "whiteout") {
         this.drop(m.path);
         local = undefined;
       }
@@ -372,6 +414,7 @@ export class TarLayer implements LayerContent {
         if (local.info.type === "directory") this.opaques.add(m.path);
         continue;
       }
+      if (this.hiddenAbove(m.path)) continue;
       const below = lower.lookup(m.path);
       if (!below) continue;
       const parts = m.path === "" ? [] : m.path.split("/");

@@ -49,13 +49,22 @@ function strings(v: unknown): string[] {
   return ((v as string[] | undefined) ?? []).filter((s) => typeof s === "string");
 }
 
+/**
+ * `cairn build`: runs the build module's `build()` with BuildKit-style plain progress, or prints
+ * the plan with `--dry-run`.
+ *
+ * @example
+ * ```ts
+ * await build.run(["-t", "app:1", "./app"], io);
+ * ```
+ */
 export const build: Command = {
   name: "build",
   summary: "build an image from a Dockerfile (or print its plan with --dry-run)",
   usage: [
     "Usage: cairn build [-f FILE] [-t TAG]... [--build-arg K=V]... [--target STAGE] [--platform P]",
     "                   [-o DEST]... [--no-cache] [--runtime NAME] [--secret id=ID,src=FILE]...",
-    "                   [-q] [--dry-run [--json]] CONTEXT",
+    "                   [-q] [--explain-cache] [--dry-run [--json]] CONTEXT",
     "",
     "Builds the Dockerfile (default CONTEXT/Dockerfile) and tags the image in the default store.",
     "Steps are printed as `docker build --progress=plain` prints them (on stderr); unchanged",
@@ -69,6 +78,8 @@ export const build: Command = {
     "                        works here; without one, a Dockerfile with RUN fails with E_NO_RUNTIME)",
     "  --secret id=ID,src=F  a secret for RUN --mount=type=secret (or env=VAR)",
     "  -q, --quiet           print only the digest",
+    "  --explain-cache       after the build, say for each step whether the cache had it and,",
+    "                        when not, which input changed since the last build",
     "  --dry-run             print the build plan (stages, steps, cache keys) and run nothing",
     "",
     "SOURCE_DATE_EPOCH in the environment pins every timestamp for reproducible digests.",
@@ -88,6 +99,7 @@ export const build: Command = {
         runtime: { type: "string" },
         secret: { type: "string", multiple: true },
         quiet: { type: "boolean", short: "q" },
+        "explain-cache": { type: "boolean" },
         "dry-run": { type: "boolean" },
         json: { type: "boolean" },
       },
@@ -130,6 +142,14 @@ export const build: Command = {
       ...target,
       ...platform,
     });
+    if (values["explain-cache"]) {
+      for (const s of result.steps) {
+        const stage = s.stageName ?? `stage-${s.stage}`;
+        io.err(
+          `line ${s.line} [${stage}] ${s.instruction}: ${s.cached ? "hit" : `miss (${s.reason ?? "not cached"})`}`,
+        );
+      }
+    }
     io.out(result.digest);
     return 0;
   },

@@ -13,6 +13,7 @@ import {
   pull,
   push,
 } from "./registry.js";
+import { run } from "./run.js";
 import { fsck, gc, images } from "./store.js";
 
 /** Every `cairn` subcommand, in the order `cairn --help` lists them. */
@@ -32,4 +33,5 @@ export const commands: Command[] = [
   fsck,
   build,
   ...fsCommands,
+  run,
 ];
