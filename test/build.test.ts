@@ -423,7 +423,7 @@ describe("outputs", () => {
         sourceDateEpoch: EPOCH,
       });
       expect(r.outputs).toEqual(["example/app:1.0", `oci:${layoutDir}:v1`, `docker-archive:${archive}`]);
-      const tagged = await (await ImageLayout.open(store)).image("example/app:1.0");
+      const tagged = await (await ImageLayout.open(store)).image("docker.io/example/app:1.0");
       expect(await tagged.digest()).toBe(r.digest);
 
       const inspect = JSON.parse(

@@ -7,6 +7,7 @@ import {
   type Image,
   type ImageLayout,
   parseImageLocation,
+  storeName,
   writeDockerArchive,
   writeLocal,
 } from "../image/index.js";
@@ -42,8 +43,9 @@ export async function writeOutputs(image: Image, options: WriteOutputsOptions): 
   }
   for (const tag of options.tags) {
     const descriptor = await image.descriptor();
-    await options.store.store.tag(tag, descriptor);
-    options.onWrite?.(`naming to ${tag}`);
+    // the store names images by their full reference, as pull does
+    await options.store.store.tag(storeName(tag), descriptor);
+    options.onWrite?.(`naming to ${storeName(tag)}`);
     written.push(tag);
   }
   for (const out of options.outputs) {

@@ -1,2 +1,4 @@
 #!/bin/sh
-echo "Hello from a cairn-built image! $(cat /app/message.txt)"
+echo "$GREETING from a cairn-built image! $(cat /app/message.txt)"
+[ -f /app/built.txt ] && cat /app/built.txt
+exit 0
