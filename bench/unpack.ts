@@ -21,7 +21,13 @@ import {
   openLocal,
   writeLocal,
 } from "../src/image/index.js";
-import { type CreatedLayer, createLayer, type LayerEntry, walkTree, whiteoutEntry } from "../src/layer/index.js";
+import {
+  type CreatedLayer,
+  createLayer,
+  type LayerEntry,
+  walkTree,
+  whiteoutEntry,
+} from "../src/layer/index.js";
 import { SnapshotStore, unpackImage } from "../src/unionfs/index.js";
 import { median, table, toolVersion } from "./report.js";
 
@@ -95,7 +101,11 @@ async function* hostEntries(dirs: string[], whiteouts: string[] = []): AsyncGene
   for (const w of whiteouts) yield whiteoutEntry(w);
 }
 
-async function makeLayer(spec: { dirs: string[]; whiteouts?: string[] }, tmp: string, counter: { entries: number }) {
+async function makeLayer(
+  spec: { dirs: string[]; whiteouts?: string[] },
+  tmp: string,
+  counter: { entries: number },
+) {
   async function* counted() {
     for await (const e of hostEntries(spec.dirs, spec.whiteouts)) {
       counter.entries++;
@@ -126,7 +136,10 @@ export async function benchUnpack(options: { runs?: number } = {}): Promise<Unpa
     for (const spec of LAYERS) layers.push(await makeLayer(spec, work, counter));
     const top2 = await makeLayer(SECOND_TOP, work, { entries: 0 });
     const layout = path.join(work, "layout");
-    await writeLocal(await appendLayers(emptyImage(), ...layers.map(layerFromCreated)), `oci:${layout}:first`);
+    await writeLocal(
+      await appendLayers(emptyImage(), ...layers.map(layerFromCreated)),
+      `oci:${layout}:first`,
+    );
     await writeLocal(
       await appendLayers(emptyImage(), ...layers.slice(0, 3).map(layerFromCreated), layerFromCreated(top2)),
       `oci:${layout}:second`,
@@ -146,20 +159,29 @@ export async function benchUnpack(options: { runs?: number } = {}): Promise<Unpa
     const baselineRss = process.memoryUsage().rss;
     let peakRss = baselineRss;
     const out = path.join(work, "out");
-    const clean = () => fs.rmSync(out, { recursive: true, force: true });
+    // Each timed step starts with no dirty pages left by the previous one (removing 400 MiB is
+    // written back lazily and would be charged to whoever runs next).
+    const clean = () => {
+      fs.rmSync(out, { recursive: true, force: true });
+      execFileSync("sync");
+    };
     const warm = await SnapshotStore.open(path.join(work, "warm-snapshots"));
     await (await warm.prepare(first)).release();
+    execFileSync("sync");
     for (let i = 0; i < runs; i++) {
       clean();
       fs.mkdirSync(out);
       tar.push(
         seconds(() => {
-          for (const l of layers) execFileSync("tar", ["-xf", l.path as string, "-C", out], { stdio: "ignore" });
+          for (const l of layers)
+            execFileSync("tar", ["-xf", l.path as string, "-C", out], { stdio: "ignore" });
         }),
       );
       clean();
       umoci.push(
-        seconds(() => execFileSync("umoci", ["unpack", "--image", `${layout}:first`, out], { stdio: "ignore" })),
+        seconds(() =>
+          execFileSync("umoci", ["unpack", "--image", `${layout}:first`, out], { stdio: "ignore" }),
+        ),
       );
       clean();
       const sampler = setInterval(() => {
@@ -179,6 +201,7 @@ export async function benchUnpack(options: { runs?: number } = {}): Promise<Unpa
     let secondUnpacked = 0;
     let secondReused = 0;
     for (let i = 0; i < runs; i++) {
+      execFileSync("sync");
       const store = await SnapshotStore.open(path.join(work, `snapshots-${i}`));
       let chain: Awaited<ReturnType<SnapshotStore["prepare"]>> | undefined;
       prepare.push(
@@ -187,6 +210,7 @@ export async function benchUnpack(options: { runs?: number } = {}): Promise<Unpa
         }),
       );
       prepareUnpacked = chain?.unpacked ?? 0;
+      execFileSync("sync");
       secondPrepare.push(
         await secondsAsync(async () => {
           const c = await store.prepare(second);
@@ -245,7 +269,14 @@ export function unpackSection(r: UnpackBench): string {
     `same image; medians of ${r.runs} runs. Ratio < 1 means cairn is faster.`,
     "",
     table(
-      ["cairn unpack (s)", "tar -xf (s)", "umoci unpack (s)", "cairn / tar", "cairn / umoci", "peak RSS growth"],
+      [
+        "cairn unpack (s)",
+        "tar -xf (s)",
+        "umoci unpack (s)",
+        "cairn / tar",
+        "cairn / umoci",
+        "peak RSS growth",
+      ],
       [
         [
           s(r.cairnSeconds),
@@ -265,7 +296,12 @@ export function unpackSection(r: UnpackBench): string {
       ["step", "seconds", "layers unpacked", "layers reused"],
       [
         ["prepare image 1 (empty store)", s(r.prepareSeconds), r.prepareUnpacked, 0],
-        [`prepare image 2 (own layer ${r.secondNewMiB} MiB)`, s(r.secondPrepareSeconds), r.secondUnpacked, r.secondReused],
+        [
+          `prepare image 2 (own layer ${r.secondNewMiB} MiB)`,
+          s(r.secondPrepareSeconds),
+          r.secondUnpacked,
+          r.secondReused,
+        ],
         ["unpack image 1 from warm snapshots (copy)", s(r.fromSnapshotsSeconds), 0, r.layers],
       ],
     ),

@@ -8,7 +8,6 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../src/cli/main.js";
 import { type Image, writeLocal } from "../src/image/index.js";
-import { readTar } from "../src/layer/index.js";
 import { repoRoot } from "./helpers/conformance.js";
 import { isRoot } from "./helpers/tools.js";
 import { buildImage, describeTree, openImage, tempDir, treeDiff, umociUnpack } from "./helpers/union.js";

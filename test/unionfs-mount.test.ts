@@ -48,7 +48,11 @@ function change(root: string): void {
 }
 
 /** The image plus a writable mount's changes as a layer, unpacked, equals the mount's tree. */
-async function roundTrip(image: Image, m: Awaited<ReturnType<typeof mount>>, name: string): Promise<string[]> {
+async function roundTrip(
+  image: Image,
+  m: Awaited<ReturnType<typeof mount>>,
+  name: string,
+): Promise<string[]> {
   const entries: LayerEntry[] = [];
   for await (const e of mountChanges(m)) entries.push(e);
   const created = await createLayer(entries as Iterable<LayerEntry>, { tmpDir: work });
@@ -121,16 +125,20 @@ describe.runIf(isRoot())("overlayfs (as root)", () => {
 
   it("snapshots unpacked without privileges have no overlay markers: auto falls back to a copy", async () => {
     const rootless = await SnapshotStore.open(path.join(work, "rootless-snapshots"));
-    const forced = await mount(multi, path.join(work, "forced"), { store: rootless, rootless: true, method: "overlay" }).catch(
-      (e: unknown) => e,
-    );
+    const forced = await mount(multi, path.join(work, "forced"), {
+      store: rootless,
+      rootless: true,
+      method: "overlay",
+    }).catch((e: unknown) => e);
     expect(isCairnError(forced, "E_IO")).toBe(true);
     expect(fs.existsSync(path.join(work, "forced"))).toBe(false);
     const m = await mount(multi, path.join(work, "auto-copy"), { store: rootless, rootless: true });
     expect(m.method).toBe("copy");
     // without chown, everything is owned by the unpacking user
     const strip = (t: Map<string, string>) =>
-      new Map([...t].filter(([, v]) => !v.startsWith("char")).map(([k, v]) => [k, v.replace(/ \d+:\d+/, "")]));
+      new Map(
+        [...t].filter(([, v]) => !v.startsWith("char")).map(([k, v]) => [k, v.replace(/ \d+:\d+/, "")]),
+      );
     expect(treeDiff(strip(reference), strip(describeTree(m.target)))).toEqual([]);
     await unmount(m);
   });

@@ -31,8 +31,23 @@ type Op =
   | { op: "opaque"; path: string };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ op: fc.constant("file" as const), path: pathArb, content: fc.constantFrom("x", "yy", ""), mode: fc.constantFrom(0o644, 0o600, 0o4755) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant("dir" as const), path: pathArb, mode: fc.constantFrom(0o755, 0o700) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant("file" as const),
+      path: pathArb,
+      content: fc.constantFrom("x", "yy", ""),
+      mode: fc.constantFrom(0o644, 0o600, 0o4755),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant("dir" as const),
+      path: pathArb,
+      mode: fc.constantFrom(0o755, 0o700),
+    }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -41,9 +56,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       target: fc.constantFrom("a", "b", "../c", "a/b", "/a", "../../.."),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("hardlink" as const), path: pathArb, target: pathArb }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant("hardlink" as const), path: pathArb, target: pathArb }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("whiteout" as const), path: pathArb }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("opaque" as const), path: fc.oneof(pathArb, fc.constant("")) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant("opaque" as const), path: fc.oneof(pathArb, fc.constant("")) }),
+  },
 );
 
 function toEntries(ops: Op[]): LayerEntry[] {
@@ -103,43 +124,49 @@ let run = 0;
 describe("every merge agrees with applying the layers in order", () => {
   it("for random layer stacks", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: Number(process.env.CAIRN_PROP_OPS ?? 8) }), { minLength: 1, maxLength: 4 }), async (layers) => {
-        const image = await makeImage(layers);
-        if (!image) return;
-        const n = run++;
-        const applied = path.join(work, `apply-${n}`);
-        const direct = await unpackImage(image, applied).catch((e: unknown) => e);
-        if (isCairnError(direct)) {
-          // the same layers must fail the same way from snapshots
-          const viaStore = await store.prepare(image).catch((e: unknown) => e);
-          expect(isCairnError(viaStore) && viaStore.code, `${direct.message}`).toBe(direct.code);
-          return;
-        }
-        if (direct instanceof Error) throw direct;
-        const expected = describeTree(applied);
-        const chain = await store.prepare(image);
-        try {
-          const view = UnionView.fromSnapshots(store, chain.snapshots);
-          expect(treeDiff(expected, await describeView(view)), "snapshot view").toEqual([]);
-          const tars = await UnionView.fromLayerTars(image);
-          expect(treeDiff(expected, await describeView(tars)), "tar view").toEqual([]);
-          const materialized = path.join(work, `snap-${n}`);
-          await unpackImage(image, materialized, { store });
-          expect(treeDiff(expected, describeTree(materialized)), "materialized").toEqual([]);
-          if (isRoot()) {
-            const m = await mount(image, path.join(work, `mnt-${n}`), { store });
-            try {
-              expect(treeDiff(expected, describeTree(m.target)), `mount (${m.method})`).toEqual([]);
-            } finally {
-              await unmount(m);
-            }
+      fc.asyncProperty(
+        fc.array(fc.array(opArb, { minLength: 1, maxLength: Number(process.env.CAIRN_PROP_OPS ?? 8) }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        async (layers) => {
+          const image = await makeImage(layers);
+          if (!image) return;
+          const n = run++;
+          const applied = path.join(work, `apply-${n}`);
+          const direct = await unpackImage(image, applied).catch((e: unknown) => e);
+          if (isCairnError(direct)) {
+            // the same layers must fail the same way from snapshots
+            const viaStore = await store.prepare(image).catch((e: unknown) => e);
+            expect(isCairnError(viaStore) && viaStore.code, `${direct.message}`).toBe(direct.code);
+            return;
           }
-        } finally {
-          await chain.release();
-          fs.rmSync(applied, { recursive: true, force: true });
-          fs.rmSync(path.join(work, `snap-${n}`), { recursive: true, force: true });
-        }
-      }),
+          if (direct instanceof Error) throw direct;
+          const expected = describeTree(applied);
+          const chain = await store.prepare(image);
+          try {
+            const view = UnionView.fromSnapshots(store, chain.snapshots);
+            expect(treeDiff(expected, await describeView(view)), "snapshot view").toEqual([]);
+            const tars = await UnionView.fromLayerTars(image);
+            expect(treeDiff(expected, await describeView(tars)), "tar view").toEqual([]);
+            const materialized = path.join(work, `snap-${n}`);
+            await unpackImage(image, materialized, { store });
+            expect(treeDiff(expected, describeTree(materialized)), "materialized").toEqual([]);
+            if (isRoot()) {
+              const m = await mount(image, path.join(work, `mnt-${n}`), { store });
+              try {
+                expect(treeDiff(expected, describeTree(m.target)), `mount (${m.method})`).toEqual([]);
+              } finally {
+                await unmount(m);
+              }
+            }
+          } finally {
+            await chain.release();
+            fs.rmSync(applied, { recursive: true, force: true });
+            fs.rmSync(path.join(work, `snap-${n}`), { recursive: true, force: true });
+          }
+        },
+      ),
       { numRuns: Number(process.env.CAIRN_PROP_RUNS ?? 60) },
     );
   });

@@ -11,7 +11,7 @@ import { isCairnError } from "../src/errors/index.js";
 import { appendLayers, emptyImage, type Image, layerFromCreated } from "../src/image/index.js";
 import { createLayer, type LayerEntry } from "../src/layer/index.js";
 import { chainIds, type SnapshotProgress, SnapshotStore, UnionView } from "../src/unionfs/index.js";
-import { buildImage, dir, file, link, spawnUnionChild, tempDir, type UnionChild } from "./helpers/union.js";
+import { buildImage, dir, file, link, spawnUnionChild, tempDir } from "./helpers/union.js";
 
 let work: string;
 let layout: string;
@@ -51,7 +51,9 @@ describe("sharing", () => {
     expect([b.unpacked, b.reused]).toEqual([1, 1]);
     expect(store.counters).toEqual({ unpacked: 3, reused: 1 });
     expect(events.filter((e) => e.kind === "unpacked").map((e) => e.layer)).toEqual([0, 1, 1]);
-    expect(events.filter((e) => e.kind === "reused").map((e) => e.chainId)).toEqual([a.snapshots[0]?.chainId]);
+    expect(events.filter((e) => e.kind === "reused").map((e) => e.chainId)).toEqual([
+      a.snapshots[0]?.chainId,
+    ]);
     // the very same directory serves both
     expect(b.snapshots[0]?.fsDir).toBe(a.snapshots[0]?.fsDir);
     const again = await store.prepare(appA);
@@ -145,7 +147,13 @@ describe("concurrency", () => {
     const children = [1, 2, 3].map(() => spawnUnionChild([storeDir, `oci:${layout}:big`, start]));
     const results = await Promise.all(children.map((c) => c.exited));
     for (const r of results) expect(r.code, r.stderr).toBe(0);
-    const done = children.map((c) => c.lines.find((l) => l.startsWith("done"))?.split(" ").slice(1).map(Number));
+    const done = children.map((c) =>
+      c.lines
+        .find((l) => l.startsWith("done"))
+        ?.split(" ")
+        .slice(1)
+        .map(Number),
+    );
     expect(done.reduce((n, d) => n + (d?.[0] ?? 0), 0)).toBe(2);
     expect(done.reduce((n, d) => n + (d?.[1] ?? 0), 0)).toBe(4);
     const store = await SnapshotStore.open(storeDir);
@@ -204,4 +212,3 @@ describe("failures leave no snapshot", () => {
     expect(fs.readdirSync(path.join(storeDir, "tmp"))).toEqual([]);
   });
 });
-

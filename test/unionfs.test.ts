@@ -66,7 +66,7 @@ function entry(tag: string) {
 }
 
 describe("chain IDs", () => {
-  it("follow config.md: ChainID(L0) = DiffID(L0), then sha256 of `parent + \" \" + diffId`", () => {
+  it('follow config.md: ChainID(L0) = DiffID(L0), then sha256 of `parent + " " + diffId`', () => {
     const a = `sha256:${"a".repeat(64)}`;
     const b = `sha256:${"b".repeat(64)}`;
     const c = `sha256:${"c".repeat(64)}`;
@@ -80,39 +80,42 @@ describe("chain IDs", () => {
   });
 });
 
-describe.each(["busybox", "multi", "opaque-root"])("the merged tree of %s equals umoci unpack's rootfs", (tag) => {
-  it("unpackImage (layers applied in order)", async () => {
-    const { image, reference } = entry(tag);
-    const out = path.join(work, `apply-${tag}`);
-    const r = await unpackImage(image, out);
-    expect(r.method).toBe("apply");
-    expect(treeDiff(reference, describeTree(out))).toEqual([]);
-  });
+describe.each(["busybox", "multi", "opaque-root"])(
+  "the merged tree of %s equals umoci unpack's rootfs",
+  (tag) => {
+    it("unpackImage (layers applied in order)", async () => {
+      const { image, reference } = entry(tag);
+      const out = path.join(work, `apply-${tag}`);
+      const r = await unpackImage(image, out);
+      expect(r.method).toBe("apply");
+      expect(treeDiff(reference, describeTree(out))).toEqual([]);
+    });
 
-  it("unpackImage from snapshots", async () => {
-    const { image, reference } = entry(tag);
-    const out = path.join(work, `snap-${tag}`);
-    const r = await unpackImage(image, out, { store });
-    expect(r.method).toBe("snapshots");
-    expect(treeDiff(reference, describeTree(out))).toEqual([]);
-  });
+    it("unpackImage from snapshots", async () => {
+      const { image, reference } = entry(tag);
+      const out = path.join(work, `snap-${tag}`);
+      const r = await unpackImage(image, out, { store });
+      expect(r.method).toBe("snapshots");
+      expect(treeDiff(reference, describeTree(out))).toEqual([]);
+    });
 
-  it("a UnionView over the snapshots", async () => {
-    const { image, reference } = entry(tag);
-    const view = await UnionView.open(image, { store });
-    try {
+    it("a UnionView over the snapshots", async () => {
+      const { image, reference } = entry(tag);
+      const view = await UnionView.open(image, { store });
+      try {
+        expect(treeDiff(reference, await describeView(view))).toEqual([]);
+      } finally {
+        await view.close();
+      }
+    });
+
+    it("a UnionView straight from the layer tars", async () => {
+      const { image, reference } = entry(tag);
+      const view = await UnionView.fromLayerTars(image);
       expect(treeDiff(reference, await describeView(view))).toEqual([]);
-    } finally {
-      await view.close();
-    }
-  });
-
-  it("a UnionView straight from the layer tars", async () => {
-    const { image, reference } = entry(tag);
-    const view = await UnionView.fromLayerTars(image);
-    expect(treeDiff(reference, await describeView(view))).toEqual([]);
-  });
-});
+    });
+  },
+);
 
 describe("snapshots of the multi-layer image", () => {
   it("hold each layer's diff: whiteouts and opaque dirs recorded, overlay markers when root", async () => {
@@ -134,9 +137,13 @@ describe("snapshots of the multi-layer image", () => {
       if (process.getuid?.() === 0) {
         const wh = fs.lstatSync(path.join(second?.fsDir ?? "", "etc/shadow"));
         expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
-        const opq = execFileSync("getfattr", ["-n", "trusted.overlay.opaque", "--only-values", path.join(second?.fsDir ?? "", "var/cache")], {
-          encoding: "utf8",
-        });
+        const opq = execFileSync(
+          "getfattr",
+          ["-n", "trusted.overlay.opaque", "--only-values", path.join(second?.fsDir ?? "", "var/cache")],
+          {
+            encoding: "utf8",
+          },
+        );
         expect(opq).toBe("y");
       }
     } finally {
@@ -206,7 +213,9 @@ describe("UnionView", () => {
   });
 
   it("refuses symlink loops with ELOOP", async () => {
-    const loop = await buildImage(path.join(work, "layout"), "loop", [[link("a", "b"), link("b", "a"), dir("d")]]);
+    const loop = await buildImage(path.join(work, "layout"), "loop", [
+      [link("a", "b"), link("b", "a"), dir("d")],
+    ]);
     const v = await UnionView.fromLayerTars(loop);
     const e = await v.stat("/a").catch((x: unknown) => x);
     expect(isCairnError(e, "E_IO") && e.details?.errno).toBe("ELOOP");

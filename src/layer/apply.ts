@@ -7,6 +7,11 @@
  * A failure leaves the directory partly changed. For a first layer use
  * {@link unpackLayerAtomic}; over an existing tree, unpack into a snapshot's private copy and
  * commit by rename (the unionfs snapshotter's job).
+ *
+ * With the `diff` option a layer is applied as a diff instead (an overlayfs upper directory
+ * over read-only lower layers): the directory receives only this layer's entries, markers
+ * are recorded (and written in overlayfs form with privileges), missing parents are looked up
+ * in the lower layers, and hardlink targets from lower layers are copied up.
  */
 
 import { randomBytes } from "node:crypto";
@@ -176,7 +181,11 @@ class Applier {
       options.unsafePaths ?? "reject",
       {
         onReplacedParent: (rel, entry) => {
-          this.warn("parent-replaced", entry, `parent ${JSON.stringify(rel)} was not a directory: replaced by one`);
+          this.warn(
+            "parent-replaced",
+            entry,
+            `parent ${JSON.stringify(rel)} was not a directory: replaced by one`,
+          );
           this.replacedByDir(rel);
         },
         onCopyUpDir: (rel, lower) => this.copyUpDir(rel, lower),
@@ -498,8 +507,7 @@ class Applier {
     if (this.options.diff) {
       this.pendingWhiteouts.push({ kind: "whiteout", path: rel });
       this.hiddenPaths.add(rel);
-    }
-    else this.removeLower(rel);
+    } else this.removeLower(rel);
   }
 
   private opaque(parts: string[], entry: string): void {

@@ -48,7 +48,7 @@ export function unsafePath(entry: string, why: string): CairnError {
  */
 export function cleanName(name: string, policy: UnsafePathPolicy): string[] {
   // "/" alone names the root (umoci writes it for the root directory's attributes).
-  if (name.startsWith("/") && policy === "reject" && !/^[/.]+$/.test(name))
+  if (name.startsWith("/") && policy === "reject" && !name.split("/").every((c) => c === "" || c === "."))
     throw unsafePath(name, "absolute names are not allowed in a layer");
   const parts: string[] = [];
   for (const c of name.split("/")) {

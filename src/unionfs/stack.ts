@@ -332,7 +332,14 @@ function lowerEntry(info: NodeInfo): LowerEntry {
   return { type, mode: info.mode, uid: info.uid, gid: info.gid, mtime: info.mtime };
 }
 
-/** A root-relative path for messages: `/etc/passwd`. */
+/**
+ * A root-relative path as people read it.
+ *
+ * @example
+ * ```ts
+ * show("etc/passwd") // "/etc/passwd"
+ * ```
+ */
 export function show(rel: string): string {
   return `/${rel}`;
 }

@@ -90,7 +90,9 @@ export async function openImage(spec: string): Promise<Image> {
 /** `umoci unpack` of `layout:tag` into `bundle`; returns the rootfs path. */
 export function umociUnpack(layout: string, tag: string, bundle: string): string {
   requireTool("umoci");
-  execFileSync("umoci", ["unpack", "--image", `${layout}:${tag}`, bundle], { stdio: ["ignore", "ignore", "pipe"] });
+  execFileSync("umoci", ["unpack", "--image", `${layout}:${tag}`, bundle], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   return path.join(bundle, "rootfs");
 }
 
@@ -156,7 +158,10 @@ export async function describeView(view: UnionView): Promise<Map<string, string>
         const key = st.linkKey !== undefined ? `${st.layer}:${st.linkKey}` : undefined;
         const first = key ? firsts.get(key) : undefined;
         if (key && first === undefined) firsts.set(key, rel);
-        out.set(rel, `file ${perm} ${owner} ${st.size} ${sha(await view.readFile(st.path))}${first ? ` =${first}` : ""}`);
+        out.set(
+          rel,
+          `file ${perm} ${owner} ${st.size} ${sha(await view.readFile(st.path))}${first ? ` =${first}` : ""}`,
+        );
         break;
       }
       case "char-device":
@@ -191,11 +196,18 @@ export interface UnionChild {
 }
 
 /** Starts `node --import tsx test/helpers/union-child.ts …args`; `onLine` sees each stdout line. */
-export function spawnUnionChild(args: string[], onLine?: (line: string, child: UnionChild) => void): UnionChild {
-  const proc = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "test/helpers/union-child.ts"), ...args], {
-    cwd: repoRoot,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+export function spawnUnionChild(
+  args: string[],
+  onLine?: (line: string, child: UnionChild) => void,
+): UnionChild {
+  const proc = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(repoRoot, "test/helpers/union-child.ts"), ...args],
+    {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let stderr = "";
   proc.stderr?.on("data", (d: Buffer) => {
     stderr += d.toString();
