@@ -1,7 +1,19 @@
 import { defineConfig } from "tsup";
 
 /** Every module is its own entry so `cairn-oci/<module>` pulls in nothing else. */
-export const modules = ["errors", "digest", "reference", "manifest", "content", "layer", "image", "dockerfile", "registry", "runtime", "build"] as const;
+export const modules = [
+  "errors",
+  "digest",
+  "reference",
+  "manifest",
+  "content",
+  "layer",
+  "image",
+  "dockerfile",
+  "registry",
+  "runtime",
+  "build",
+] as const;
 
 export default defineConfig({
   entry: {
