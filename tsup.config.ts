@@ -13,6 +13,8 @@ export const modules = [
   "registry",
   "runtime",
   "build",
+  ,
+  "unionfs",
 ] as const;
 
 export default defineConfig({

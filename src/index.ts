@@ -13,3 +13,4 @@ export * from "./manifest/index.js";
 export * from "./reference/index.js";
 export * from "./registry/index.js";
 export * from "./runtime/index.js";
+export * from "./unionfs/index.js";
