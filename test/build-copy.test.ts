@@ -292,3 +292,37 @@ describe("ADD", () => {
     expect(readFileSync(path.join(ctx, "a.txt"), "utf8")).toBe("a\n");
   });
 });
+
+describe("hardlinks", () => {
+  it("stay linked through COPY from the context and from a stage, and ADD of an archive", async () => {
+    const linkCtx = writeTree(tempDir("links"), { "pkg/one": "one file\n", other: "other\n" });
+    execFileSync("ln", [path.join(linkCtx, "pkg/one"), path.join(linkCtx, "pkg/two")]);
+    tarDir(path.join(linkCtx, "pkg"), path.join(linkCtx, "pkg.tar"), false);
+    try {
+      const r = await buildText(
+        [
+          "FROM scratch AS files",
+          "COPY pkg /pkg/",
+          "FROM scratch",
+          "COPY pkg /ctx/",
+          "COPY pkg/one pkg/two /separate/",
+          "COPY --from=files /pkg /stage/",
+          "ADD pkg.tar /archive/",
+        ].join("\n"),
+        linkCtx,
+        store,
+      );
+      const t = await treeOf(r.image);
+      for (const d of ["ctx", "stage", "archive"]) {
+        const one = t.lstat(`${d}/one`);
+        expect(one?.linkKey, d).toBeDefined();
+        expect(t.lstat(`${d}/two`)?.linkKey, d).toBe(one?.linkKey);
+        expect(await t.readText(`${d}/two`)).toBe("one file\n");
+      }
+      // Two source arguments are two copies (BuildKit copies them one after the other).
+      expect(t.lstat("separate/two")?.linkKey).toBeUndefined();
+    } finally {
+      cleanup(linkCtx);
+    }
+  });
+});

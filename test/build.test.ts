@@ -143,6 +143,20 @@ describe("config-only instructions", () => {
     }
   });
 
+  it("gives a stage whose base image has no PATH the default PATH, as BuildKit does", async () => {
+    const store = tempDir("store");
+    try {
+      const r = await buildText(`FROM ${base}\nENV B=2\n`, ctx, store);
+      expect((await configOf(r.image)).config?.Env).toEqual([
+        "A=1",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "B=2",
+      ]);
+    } finally {
+      cleanup(store);
+    }
+  });
+
   it("ONBUILD triggers run when the image is used as a base, and are not inherited", async () => {
     const store = tempDir("store");
     try {

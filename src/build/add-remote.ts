@@ -200,8 +200,12 @@ export async function unpackArchive(file: string, kind: ArchiveKind, tmpDir: str
         break;
       }
       case "hardlink": {
-        const target = tree.nodes.get(cleanMember(h.linkname));
-        if (target?.type === "file") tree.put(rel, { ...target });
+        const targetRel = cleanMember(h.linkname);
+        const target = tree.nodes.get(targetRel);
+        if (target?.type === "file") {
+          target.linkKey ??= targetRel;
+          tree.put(rel, { ...target });
+        }
         break;
       }
       case "symlink":

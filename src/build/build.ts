@@ -347,6 +347,11 @@ class Builder {
       const resolved = await this.bases.resolve(base.reference, platform);
       const state = await StageState.fromImage(resolved.image, name, platform);
       delete state.cfg.config.OnBuild;
+      // BuildKit makes sure every stage has a PATH (the plan expands `$PATH` with it too).
+      const env = state.cfg.config.Env ?? [];
+      if (state.platform.os !== "windows" && !env.some((e) => e === "PATH" || e.startsWith("PATH="))) {
+        state.cfg.config.Env = [...env, DEFAULT_PATH_ENV];
+      }
       vertex.done(!resolved.source.startsWith("docker://"));
       return state;
     } catch (err) {
@@ -417,7 +422,7 @@ class Builder {
     if (stage.name !== undefined) report.stageName = stage.name;
     this.reports.push(report);
     const extra = await this.keyExtras(step, stage);
-    const key = cacheKeyOf({ v: 1, plan: step.cacheKey, epoch: this.epoch, ...extra.key });
+    const key = cacheKeyOf({ v: 2, plan: step.cacheKey, epoch: this.epoch, ...extra.key });
     const argValues =
       ins.kind === "ARG"
         ? Object.fromEntries(ins.args.map((a) => [a.key, this.argValue(a.key, a.value)]))

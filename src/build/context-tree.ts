@@ -62,7 +62,14 @@ export class ContextTree implements SourceTree {
         ...base,
       };
     }
-    return { type: e.type === "dir" ? "directory" : "file", mode: e.mode, size: e.size, ...base };
+    const node: TreeNode = {
+      type: e.type === "dir" ? "directory" : "file",
+      mode: e.mode,
+      size: e.size,
+      ...base,
+    };
+    if (e.inode !== undefined) node.linkKey = e.inode;
+    return node;
   }
 
   list(rel: string): string[] {

@@ -7,7 +7,7 @@
  */
 import type { IgnoreMatcher } from "../dockerfile/index.js";
 import { CairnError } from "../errors/index.js";
-import type { ContentSource, LayerEntry } from "../layer/index.js";
+import { type ContentSource, comparePaths, type LayerEntry } from "../layer/index.js";
 import type { ModeChange } from "./chmod.js";
 import { matchSources } from "./glob.js";
 import {
@@ -57,6 +57,19 @@ interface OutNode {
   content?: ContentSource;
 }
 
+/** Identities of source trees, so that link keys of two trees never meet. */
+const treeIds = new WeakMap<SourceTree, number>();
+let nextTreeId = 0;
+
+function treeId(tree: SourceTree): number {
+  let id = treeIds.get(tree);
+  if (id === undefined) {
+    id = nextTreeId++;
+    treeIds.set(tree, id);
+  }
+  return id;
+}
+
 /** The destination root as the copy changes it: new entries over the old tree. */
 class DestView implements SourceTree {
   readonly name = "destination";
@@ -90,6 +103,11 @@ class Copier {
   readonly dest: DestView;
   private readonly what: string;
   files = 0;
+  /**
+   * Which source argument is being copied: hardlinks are kept among the files of one source (all
+   * its wildcard matches), not between sources, which BuildKit copies one after the other.
+   */
+  scope = 0;
 
   constructor(private readonly opts: CopyToLayerOptions) {
     this.dest = new DestView(opts.destTree);
@@ -163,8 +181,10 @@ class Copier {
         throw fail(this.what, `cannot replace to directory /${dstRel} with file`, `/${dstRel}`);
       }
       const out: OutNode = { node: { ...node } };
+      delete out.node.linkKey;
       if (node.type === "file") {
         out.content = tree.content(srcRel);
+        if (node.linkKey !== undefined) out.node.linkKey = `${treeId(tree)}:${this.scope}:${node.linkKey}`;
         this.files++;
       }
       this.dest.out.set(dstRel, out);
@@ -237,9 +257,14 @@ class Copier {
   }
 }
 
-function entryOf(rel: string, o: OutNode): LayerEntry {
+function entryOf(rel: string, o: OutNode, linkTo?: string): LayerEntry {
   const n = o.node;
   const e: LayerEntry = { path: rel, type: n.type, mode: n.mode, uid: n.uid, gid: n.gid, mtime: n.mtime };
+  if (linkTo !== undefined) {
+    e.type = "hardlink";
+    e.linkname = linkTo;
+    return e;
+  }
   if (n.type === "file") {
     e.content = o.content ?? "";
     e.size = n.size;
@@ -291,14 +316,39 @@ export function copyToLayer(sources: readonly CopySource[], options: CopyToLayer
     );
   }
   for (const { source, match } of matches) {
+    copier.scope = sources.indexOf(source);
     if (options.parents) copier.copyWithParents(source.tree, match, source.pivot ?? "", destRel);
     else copier.copyMatch(source.tree, match, destRel, destIsDir);
   }
   return { entries: collectEntries(copier), files: copier.files };
 }
 
+/**
+ * Copied files that are hardlinks of one source file: every name but the first in archive order
+ * becomes a hardlink to that first name (a layer holds the target before its links).
+ */
+function hardlinkTargets(out: ReadonlyMap<string, OutNode>): Map<string, string> {
+  const groups = new Map<string, string[]>();
+  for (const [rel, o] of out) {
+    const key = o.node.type === "file" ? o.node.linkKey : undefined;
+    if (key === undefined) continue;
+    const names = groups.get(key);
+    if (names) names.push(rel);
+    else groups.set(key, [rel]);
+  }
+  const links = new Map<string, string>();
+  for (const names of groups.values()) {
+    if (names.length < 2) continue;
+    names.sort(comparePaths);
+    const first = names[0] as string;
+    for (const rel of names.slice(1)) links.set(rel, first);
+  }
+  return links;
+}
+
 function collectEntries(copier: Copier): LayerEntry[] {
   const out = copier.dest.out;
+  const links = hardlinkTargets(out);
   const entries: LayerEntry[] = [];
   const seen = new Set<string>();
   const add = (rel: string): void => {
@@ -306,7 +356,7 @@ function collectEntries(copier: Copier): LayerEntry[] {
     seen.add(rel);
     add(parentRel(rel));
     const o = out.get(rel);
-    if (o) entries.push(entryOf(rel, o));
+    if (o) entries.push(entryOf(rel, o, links.get(rel)));
     else {
       const base = copier.dest.baseNode(rel);
       if (base) entries.push(entryOf(rel, { node: base }));

@@ -226,6 +226,7 @@ export class ImageTree implements SourceTree {
       if (e.hardlink !== undefined) {
         const target = this.nodes.get(e.hardlink);
         if (target?.type !== "file") continue;
+        target.linkKey ??= `${target.layer}:${target.ordinal}`;
         this.put(e.rel, { ...target });
       } else this.put(e.rel, e.node);
     }

@@ -19,6 +19,11 @@ export interface TreeNode {
   devmajor?: number;
   devminor?: number;
   xattrs?: Record<string, Uint8Array>;
+  /**
+   * The identity of the file's inode, when the tree knows it: regular files of one tree with the
+   * same key are hardlinks of one file (a copy keeps them linked, as BuildKit's copy does).
+   */
+  linkKey?: string;
 }
 
 /** A file tree to read from. */

@@ -16,6 +16,8 @@ export interface ContextEntry {
   /** Permission bits (and setuid/setgid/sticky). */
   mode: number;
   size: number;
+  /** For a file with more than one name: its inode (`dev:ino`); files with one inode are hardlinks. */
+  inode?: string;
 }
 
 /** The files of a build context that `.dockerignore` keeps, by slash-separated relative path. */
@@ -78,8 +80,11 @@ export async function indexContext(root: string, ignore?: IgnoreMatcher): Promis
             ? "file"
             : undefined;
       if (type === undefined) continue;
-      if (!ignored)
-        entries.set(childRel, { type, mode: st.mode & 0o7777, size: type === "file" ? st.size : 0 });
+      if (!ignored) {
+        const entry: ContextEntry = { type, mode: st.mode & 0o7777, size: type === "file" ? st.size : 0 };
+        if (type === "file" && st.nlink > 1) entry.inode = `${st.dev}:${st.ino}`;
+        entries.set(childRel, entry);
+      }
       if (type === "dir" && (!ignored || ignore?.hasExclusions)) await walk(child, childRel);
     }
   };
@@ -136,6 +141,8 @@ export async function digestContextSource(
     );
   let listing = "";
   let count = 0;
+  // Hardlinked files are copied as hardlinks: which names share a file is part of the source.
+  const firstNames = new Map<string, string>();
   for (const root of roots) {
     const prefix = root === "." ? "" : `${root}/`;
     const members = [...index.entries.keys()].filter((p) => p === root || p.startsWith(prefix)).sort();
@@ -147,7 +154,13 @@ export async function digestContextSource(
       if (entry.type === "file") content = await fileDigest(index.root, p);
       else if (entry.type === "symlink") content = await readlink(path.join(index.root, p));
       const inner = p === root ? "." : p.slice(prefix.length);
-      listing += `${JSON.stringify(inner)} ${entry.type} ${entry.mode.toString(8)} ${JSON.stringify(content)}\n`;
+      listing += `${JSON.stringify(inner)} ${entry.type} ${entry.mode.toString(8)} ${JSON.stringify(content)}`;
+      if (entry.inode !== undefined) {
+        const first = firstNames.get(entry.inode);
+        if (first === undefined) firstNames.set(entry.inode, p);
+        else listing += ` link=${JSON.stringify(first)}`;
+      }
+      listing += "\n";
       count++;
     }
   }
