@@ -9,12 +9,11 @@ export const modules = [
   "content",
   "layer",
   "image",
-  "dockerfile",
-  "registry",
-  "runtime",
-  "build",
-  ,
   "unionfs",
+  "registry",
+  "dockerfile",
+  "build",
+  "runtime",
 ] as const;
 
 export default defineConfig({
