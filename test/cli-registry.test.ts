@@ -54,6 +54,7 @@ describe("cairn registry commands", () => {
     expect(digest).toBeDefined();
     expect((await cli("ls", `${plain.host}/acme/bb`)).out.split("\n")).toContain("1");
     expect((await cli("digest", ref)).out).toBe(digest);
+    expect(JSON.parse((await cli("ls", "--json", `${plain.host}/acme/bb`)).out)).toEqual(["1"]);
     const inspected = JSON.parse((await cli("inspect", `docker://${ref}`)).out);
     expect(inspected.digest).toBe(digest);
     expect(inspected.config.rootfs.diff_ids).toHaveLength(1);

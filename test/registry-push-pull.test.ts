@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { OciLayout } from "../src/content/index.js";
 import { isCairnError } from "../src/errors/index.js";
 import { ImageLayout, imageFromManifest, isImageIndex } from "../src/image/index.js";
 import { MediaType } from "../src/manifest/index.js";
@@ -92,6 +93,14 @@ describe("push and pull against the CNCF registry", () => {
       platform: "linux/arm64",
     });
     expect(one.digest).toBe(await arm.digest());
+    // the issue's form: pull(ref, store, { platform | allPlatforms, concurrency, ... })
+    const store = await OciLayout.open(path.join(tmp, "multi-store"), { create: true });
+    const positional = await pull(`${reg.host}/cairn/multi:1`, store, {
+      platform: "linux/arm64",
+      concurrency: 2,
+    });
+    expect(positional.digest).toBe(await arm.digest());
+    expect((await store.resolve("1")).digest).toBe(await arm.digest());
   });
 
   test("copy between repositories mounts the blobs instead of uploading them", async () => {

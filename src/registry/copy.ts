@@ -1,3 +1,4 @@
+import { OciLayout } from "../content/index.js";
 import type { Digest } from "../digest/index.js";
 import { CairnError } from "../errors/index.js";
 import {
@@ -26,6 +27,8 @@ export interface PullOptions extends RegistrySourceOptions {
   allPlatforms?: boolean;
   /** Blobs downloaded at once (default 4). */
   jobs?: number;
+  /** The same as `jobs`. */
+  concurrency?: number;
   /**
    * The name recorded in the layout's `index.json`; `false` for none. Default: the full
    * reference (`docker.io/library/alpine:3.20`) in the default store, the tag in a given layout.
@@ -57,7 +60,12 @@ export interface PullResult {
  * const { digest } = await pull("localhost:5000/acme/app:1.0", { layout: "./oci", onProgress: console.log });
  * ```
  */
-export async function pull(ref: string | Reference, options: PullOptions = {}): Promise<PullResult> {
+export async function pull(
+  ref: string | Reference,
+  storeOrOptions?: ImageLayout | OciLayout | string | PullOptions,
+  moreOptions: PullOptions = {},
+): Promise<PullResult> {
+  const options = pullOptions(storeOrOptions, moreOptions);
   const r = toReference(ref);
   // aborted by the caller or by the first failed blob: no download outlives this call
   const controller = new AbortController();
@@ -107,6 +115,23 @@ export async function pull(ref: string | Reference, options: PullOptions = {}): 
   } finally {
     options.signal?.removeEventListener("abort", stop);
   }
+}
+
+/** `pull(ref, store, options)` and `pull(ref, options)` both work: the store may come first. */
+function pullOptions(
+  storeOrOptions: ImageLayout | OciLayout | string | PullOptions | undefined,
+  options: PullOptions,
+): PullOptions {
+  const merged: PullOptions =
+    storeOrOptions === undefined
+      ? { ...options }
+      : typeof storeOrOptions === "string" || storeOrOptions instanceof ImageLayout
+        ? { ...options, layout: storeOrOptions }
+        : storeOrOptions instanceof OciLayout
+          ? { ...options, layout: new ImageLayout(storeOrOptions) }
+          : { ...storeOrOptions, ...options };
+  if (merged.jobs === undefined && merged.concurrency !== undefined) merged.jobs = merged.concurrency;
+  return merged;
 }
 
 /** What {@link push} and {@link copy} take as a source or destination. */

@@ -104,14 +104,22 @@ function oneArgCommand(
   return {
     name,
     summary,
-    usage: [`Usage: cairn ${name} [registry flags] ${arg}`, ...usageLines, ...REGISTRY_FLAGS_HELP].join("\n"),
+    usage: [
+      `Usage: cairn ${name} [--json] [registry flags] ${arg}`,
+      ...usageLines,
+      "--json prints the result as a JSON array.",
+      ...REGISTRY_FLAGS_HELP,
+    ].join("\n"),
     async run(args, io) {
-      const { values, positionals } = parseCommandArgs(name, args, registryFlags, {
-        min: 1,
-        max: 1,
-        names: arg,
-      });
-      for (const line of await action(positionals[0] as string, registryOptions(values))) io.out(line);
+      const { values, positionals } = parseCommandArgs(
+        name,
+        args,
+        { ...registryFlags, json: { type: "boolean" } },
+        { min: 1, max: 1, names: arg },
+      );
+      const lines = await action(positionals[0] as string, registryOptions(values));
+      if (values.json) io.out(JSON.stringify(lines));
+      else for (const line of lines) io.out(line);
       return 0;
     },
   };
