@@ -37,6 +37,7 @@ import { copyStepEntries } from "./copy-step.js";
 import { ExplainRecord, explainMiss, type StepInputs, stepInputs } from "./explain.js";
 import { historyEntry, runCreatedBy } from "./history.js";
 import { ImageTree } from "./image-tree.js";
+import { linkCacheKey } from "./link-key.js";
 import { writeOutputs } from "./outputs.js";
 import { type BuildProgressEvent, ProgressReporter, type Vertex } from "./progress.js";
 import { type BuildRuntime, type BuildSecret, runStep } from "./run-step.js";
@@ -94,7 +95,10 @@ export interface BuildStepReport {
   cached: boolean;
   /** The layer's diff ID when the step made one. */
   diffId?: Digest;
-  /** For a step that ran: why the cache had no result for it (`--no-cache`, a changed source, …). */
+  /**
+   * For a step that ran: why the cache had no result for it (`--no-cache`, a changed source, …);
+   * for a `--link` step reused from another base: `link: reused across base change`.
+   */
   reason?: string;
 }
 
@@ -429,12 +433,30 @@ class Builder {
         : undefined;
     const inputs = stepInputs(step, extra.key, this.epoch, argValues);
     this.recorded.push({ stage: stage.index, step: step.index, key, inputs });
+    const hit = this.opts.noCache ? undefined : await this.cache.get(key);
+    if (hit) {
+      this.replay(state, hit);
+      report.cached = true;
+      if (hit.layer) report.diffId = hit.layer.diffId;
+      return true;
+    }
+    const linkKey = await this.linkKey(step, stage, state, extra.key);
     if (!this.opts.noCache) {
-      const hit = await this.cache.get(key);
-      if (hit) {
-        this.replay(state, hit);
+      const linked = linkKey !== undefined ? await this.cache.get(linkKey) : undefined;
+      if (linked) {
+        // The layer goes on the new parents as it is; the config is the stage's own (COPY leaves it).
+        const rebased: StepCacheEntry = {
+          ...linked,
+          config: structuredClone(state.cfg.config),
+          cmdSet: state.cfg.cmdSet,
+        };
+        delete rebased.author;
+        if (state.cfg.author !== undefined) rebased.author = state.cfg.author;
+        this.replay(state, rebased);
+        await this.cache.put(key, rebased);
         report.cached = true;
-        if (hit.layer) report.diffId = hit.layer.diffId;
+        report.reason = "link: reused across base change";
+        if (linked.layer) report.diffId = linked.layer.diffId;
         return true;
       }
       const before = this.previous.find((p) => p.stage === stage.index && p.step === step.index);
@@ -500,7 +522,29 @@ class Builder {
     if (createdBy !== undefined) entry.history = historyEntry(createdBy, entry.layer !== undefined, created);
     this.replay(state, entry);
     await this.cache.put(key, entry);
+    if (linkKey !== undefined) await this.cache.put(linkKey, entry);
     return false;
+  }
+
+  /** The base-independent key of a `--link` COPY/ADD step (see {@link linkCacheKey}). */
+  private async linkKey(
+    step: PlanStep,
+    stage: PlanStage,
+    state: StageState,
+    extra: Record<string, unknown>,
+  ): Promise<Digest | undefined> {
+    const ins = step.instruction;
+    if ((ins.kind !== "COPY" && ins.kind !== "ADD") || !ins.link) return undefined;
+    const stageKeys = new Map(this.plan.stages.map((s) => [s.index, s.cacheKey]));
+    const owner =
+      ins.chown !== undefined ? await resolveOwner(ins.chown, (p) => state.readFile(p)) : undefined;
+    return linkCacheKey(step, {
+      platform: stage.platform,
+      epoch: this.epoch,
+      extra,
+      stageKeys,
+      ...(owner ? { owner } : {}),
+    });
   }
 
   private async makeLayer(entries: LayerEntry[]): Promise<StepCacheEntry["layer"]> {

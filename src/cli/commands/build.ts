@@ -146,7 +146,7 @@ export const build: Command = {
       for (const s of result.steps) {
         const stage = s.stageName ?? `stage-${s.stage}`;
         io.err(
-          `line ${s.line} [${stage}] ${s.instruction}: ${s.cached ? "hit" : `miss (${s.reason ?? "not cached"})`}`,
+          `line ${s.line} [${stage}] ${s.instruction}: ${s.cached ? `hit${s.reason ? ` (${s.reason})` : ""}` : `miss (${s.reason ?? "not cached"})`}`,
         );
       }
     }
