@@ -4,7 +4,8 @@
  * applied to a config with the history text BuildKit records for each.
  */
 import { type PlanStep, parseExposePort } from "../dockerfile/index.js";
-import type { ContainerConfig, HealthConfig } from "../manifest/index.js";
+import { healthConfigOf } from "../dockerfile/instructions.js";
+import type { ContainerConfig } from "../manifest/index.js";
 import { goHealthcheck, goList, goPortMap, goQuoteList } from "./history.js";
 
 /** What a stage's config edits carry from one step to the next. */
@@ -84,12 +85,7 @@ export function applyConfigStep(step: PlanStep, state: ConfigState): string | un
       c.Shell = [...ins.shell];
       return `SHELL ${goList(ins.shell)}`;
     case "HEALTHCHECK": {
-      const hc: HealthConfig = { Test: [...ins.test] };
-      if (ins.interval !== undefined) hc.Interval = ins.interval;
-      if (ins.timeout !== undefined) hc.Timeout = ins.timeout;
-      if (ins.startPeriod !== undefined) hc.StartPeriod = ins.startPeriod;
-      if (ins.startInterval !== undefined) hc.StartInterval = ins.startInterval;
-      if (ins.retries !== undefined) hc.Retries = ins.retries;
+      const hc = healthConfigOf(ins);
       c.Healthcheck = hc;
       return `HEALTHCHECK ${goHealthcheck(hc)}`;
     }

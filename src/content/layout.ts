@@ -246,6 +246,16 @@ export class OciLayout implements ContentStore {
     }
   }
 
+  /** Opens a blob's file for reading; a missing blob is `E_BLOB_NOT_FOUND`. */
+  private async openBlobFile(digest: string, file: string): Promise<fsp.FileHandle> {
+    try {
+      return await fsp.open(file, "r");
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") throw this.notFound(digest);
+      throw ioError(err, "opening blob", file);
+    }
+  }
+
   /**
    * A stream of a blob's bytes, re-hashed as they flow unless `verify: false`; a corrupt blob
    * makes the stream fail at its end with `E_DIGEST_MISMATCH`.
@@ -259,13 +269,7 @@ export class OciLayout implements ContentStore {
   async open(digest: string, options: OpenBlobOptions = {}): Promise<Readable> {
     const file = this.blobPath(digest);
     throwIfAborted(options.signal, `reading ${digest}`);
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(file, "r");
-    } catch (err) {
-      if (errnoCode(err) === "ENOENT") throw this.notFound(digest);
-      throw ioError(err, "opening blob", file);
-    }
+    const fh = await this.openBlobFile(digest, file);
     let size: number;
     try {
       size = (await fh.stat()).size;
@@ -302,13 +306,7 @@ export class OciLayout implements ContentStore {
     const maxBytes = options.maxBytes ?? DEFAULT_READ_ALL_MAX;
     const file = this.blobPath(digest);
     throwIfAborted(options.signal, `reading ${digest}`);
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(file, "r");
-    } catch (err) {
-      if (errnoCode(err) === "ENOENT") throw this.notFound(digest);
-      throw ioError(err, "opening blob", file);
-    }
+    const fh = await this.openBlobFile(digest, file);
     try {
       const { size } = await fh.stat();
       if (size > maxBytes) {

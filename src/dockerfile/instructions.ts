@@ -3,6 +3,7 @@
  * durations, stage names, …) and turned into a plain object with named fields.
  */
 import type { CairnError } from "../errors/index.js";
+import type { HealthConfig } from "../manifest/index.js";
 import type { DockerfileAst, Instruction } from "./ast.js";
 import { dockerfileError, shown } from "./errors.js";
 import { FlagError, type FlagSpec, type FlagValues, parseFlags } from "./flags.js";
@@ -135,6 +136,24 @@ export interface HealthcheckInstruction extends Base {
   startPeriod?: number;
   startInterval?: number;
   retries?: number;
+}
+/**
+ * The image config's Healthcheck for a HEALTHCHECK instruction (unset options stay unset).
+ *
+ * @example
+ * ```ts
+ * healthConfigOf({ kind: "HEALTHCHECK", source, test: ["CMD", "true"], retries: 3 })
+ * // { Test: ["CMD", "true"], Retries: 3 }
+ * ```
+ */
+export function healthConfigOf(ins: HealthcheckInstruction): HealthConfig {
+  const hc: HealthConfig = { Test: [...ins.test] };
+  if (ins.interval !== undefined) hc.Interval = ins.interval;
+  if (ins.timeout !== undefined) hc.Timeout = ins.timeout;
+  if (ins.startPeriod !== undefined) hc.StartPeriod = ins.startPeriod;
+  if (ins.startInterval !== undefined) hc.StartInterval = ins.startInterval;
+  if (ins.retries !== undefined) hc.Retries = ins.retries;
+  return hc;
 }
 export interface ShellInstruction extends Base {
   kind: "SHELL";

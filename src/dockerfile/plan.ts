@@ -30,6 +30,7 @@ import { parseHeredocWord } from "./heredoc.js";
 import {
   type AddInstruction,
   type CopyInstruction,
+  healthConfigOf,
   type InstructionSource,
   instructionError,
   parseStages,
@@ -741,13 +742,7 @@ class Planner {
         break;
       }
       case "HEALTHCHECK": {
-        const hc: HealthConfig = { Test: [...ins.test] };
-        if (ins.interval !== undefined) hc.Interval = ins.interval;
-        if (ins.timeout !== undefined) hc.Timeout = ins.timeout;
-        if (ins.startPeriod !== undefined) hc.StartPeriod = ins.startPeriod;
-        if (ins.startInterval !== undefined) hc.StartInterval = ins.startInterval;
-        if (ins.retries !== undefined) hc.Retries = ins.retries;
-        cfg.healthcheck = hc;
+        cfg.healthcheck = healthConfigOf(ins);
         break;
       }
       case "ONBUILD":

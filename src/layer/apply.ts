@@ -38,6 +38,7 @@ import { HashTap } from "./hash-tap.js";
 import { fsPath } from "./names.js";
 import {
   cleanName,
+  invalidHardlink,
   type LowerEntry,
   type LowerLayers,
   realRoot,
@@ -46,7 +47,7 @@ import {
 } from "./safe-path.js";
 import { makeDevice, makeFifo } from "./special-files.js";
 import { readTar, type TarEntry, type TarHeader } from "./tar-read.js";
-import { parseWhiteout } from "./whiteout.js";
+import { hiddenByAncestor, parseWhiteout } from "./whiteout.js";
 import { isOverlayXattr, writeXattrs, type Xattrs } from "./xattr.js";
 
 /** Kinds of things {@link applyLayer} had to skip or change; each comes with the entry path. */
@@ -196,22 +197,15 @@ class Applier {
     if (lowerRoot?.type === "directory") this.copyUpDir("", lowerRoot);
   }
 
+  /** True when a marker of this layer met so far hides a proper ancestor's lower content of `rel`. */
+  private hiddenAbove(rel: string): boolean {
+    return hiddenByAncestor(rel, this.hiddenPaths, this.hiddenChildren);
+  }
+
   /**
    * The lower layers as this layer's later entries see them: a whiteout or opaque marker
    * already met hides what it names, as applying it to the merged tree would have.
    */
-  /** True when a marker of this layer met so far hides a proper ancestor's lower content of `rel`. */
-  private hiddenAbove(rel: string): boolean {
-    if (this.hiddenPaths.size === 0 && this.hiddenChildren.size === 0) return false;
-    let p = rel;
-    while (p !== "") {
-      const i = p.lastIndexOf("/");
-      p = i < 0 ? "" : p.slice(0, i);
-      if (this.hiddenChildren.has(p) || (p !== "" && this.hiddenPaths.has(p))) return true;
-    }
-    return false;
-  }
-
   private visibleLower(lower: LowerLayers): LowerLayers {
     const hidden = (rel: string): boolean => this.hiddenPaths.has(rel) || this.hiddenAbove(rel);
     return {
@@ -433,14 +427,7 @@ class Applier {
 
   private hardlink(rel: string, abs: string, h: TarHeader, existing: fs.Stats | undefined): void {
     const targetParts = cleanName(h.linkname, this.root.policy);
-    const invalid = (why: string) =>
-      new CairnError(
-        "E_LAYER_INVALID",
-        `hardlink ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: ${why}`,
-        {
-          path: h.name,
-        },
-      );
+    const invalid = (why: string) => invalidHardlink(h.name, h.linkname, why);
     if (targetParts.length === 0) throw invalid("the target is the root");
     const parent = this.root.resolveParent(targetParts, h.name, "lookup");
     if (!parent) throw invalid("the target does not exist");

@@ -6,8 +6,8 @@
  */
 import { createReadStream, type Stats } from "node:fs";
 import { lstat, readlink } from "node:fs/promises";
-import { type LayerEntry, OPAQUE_MARKER, opaqueEntry, WHITEOUT_PREFIX, whiteoutEntry } from "./entry.js";
-import { compareNames, fsPath } from "./names.js";
+import { childrenInTarOrder, type DirChild, type LayerEntry } from "./entry.js";
+import { fsPath } from "./names.js";
 import {
   type EntryContext,
   entryFromStat,
@@ -159,30 +159,19 @@ export async function* diffTrees(
     const inLower = new Set(lowerNames);
     const gone = lowerNames.filter((n) => !inUpper.has(n));
     const opaque = options.opaque !== false && lowerNames.length > 1 && gone.length === lowerNames.length;
-    type Item = { key: string; name: string; kind: "whiteout" | "opaque" | "upper" };
-    const items: Item[] = upperNames.map((name) => ({ key: name, name, kind: "upper" }));
-    if (opaque) items.push({ key: OPAQUE_MARKER, name: "", kind: "opaque" });
-    else for (const name of gone) items.push({ key: `${WHITEOUT_PREFIX}${name}`, name, kind: "whiteout" });
-    items.sort((a, b) => compareNames(a.key, b.key));
-    for (const item of items) {
-      const childRel = rel ? `${rel}/${item.name}` : item.name;
-      if (item.kind === "opaque") {
-        yield opaqueEntry(rel);
-        continue;
-      }
-      if (item.kind === "whiteout") {
-        yield whiteoutEntry(childRel);
-        continue;
-      }
+    const children: DirChild[] = upperNames.map((name) => ({ name, kind: "entry" }));
+    if (opaque) children.push({ name: "", kind: "opaque" });
+    else for (const name of gone) children.push({ name, kind: "whiteout" });
+    yield* childrenInTarOrder(rel, children, async function* (child, childRel) {
       const u = await lstat(fsPath(join(upperRoot, childRel)));
       const l =
-        inLower.has(item.name) && !opaque ? await lstat(fsPath(join(lowerRoot, childRel))) : undefined;
+        inLower.has(child.name) && !opaque ? await lstat(fsPath(join(lowerRoot, childRel))) : undefined;
       if (!l || (u.isDirectory() && !l.isDirectory())) {
         yield* addTree(childRel, u);
       } else if (u.isDirectory()) {
         const sub = diffDir(childRel);
         const first = await sub.next();
-        if (first.done && !(await changed(childRel, l, u))) continue;
+        if (first.done && !(await changed(childRel, l, u))) return;
         const entry = await entryFromStat(join(upperRoot, childRel), childRel, u, ctx);
         if (entry) yield entry;
         if (!first.done) {
@@ -193,7 +182,7 @@ export async function* diffTrees(
         const entry = await entryFromStat(join(upperRoot, childRel), childRel, u, ctx);
         if (entry) yield entry;
       }
-    }
+    });
   }
 
   yield* diffDir("");

@@ -3,6 +3,7 @@
  * `createLayer` writes them; `diffTrees`, `fromOverlayUpper` and `walkTree` produce them.
  */
 import { CairnError } from "../errors/index.js";
+import { compareNames } from "./names.js";
 
 /** The kinds of objects a layer can hold. Whiteouts are `file` entries named `.wh.*`. */
 export type LayerEntryType =
@@ -139,4 +140,40 @@ export function opaqueEntry(dir: string, mtime = 0): LayerEntry {
     mtime,
     content: "",
   };
+}
+
+/** A child of a directory being written out as layer entries: a real entry or a marker. */
+export interface DirChild {
+  /** The child's base name ("" for the opaque marker). */
+  name: string;
+  kind: "entry" | "whiteout" | "opaque";
+}
+
+/**
+ * Yields a directory's children in layer tar order (by tar name, markers under their `.wh.`
+ * names): whiteout and opaque markers as their entries, real children through `expand`.
+ *
+ * @example
+ * ```ts
+ * const children = [{ name: "b", kind: "entry" }, { name: "a", kind: "whiteout" }];
+ * for await (const e of childrenInTarOrder("etc", children, async function* (_c, rel) {
+ *   yield whiteoutEntry(rel); // stand-in for the real entry
+ * })) console.log(e.path); // etc/.wh.a, then etc/b's entries
+ * ```
+ */
+export async function* childrenInTarOrder<C extends DirChild>(
+  rel: string,
+  children: readonly C[],
+  expand: (child: C, childRel: string) => AsyncIterable<LayerEntry>,
+): AsyncGenerator<LayerEntry> {
+  const tarName = (c: C): string =>
+    c.kind === "opaque" ? OPAQUE_MARKER : c.kind === "whiteout" ? `${WHITEOUT_PREFIX}${c.name}` : c.name;
+  const sorted = children.map((child) => ({ child, key: tarName(child) }));
+  sorted.sort((a, b) => compareNames(a.key, b.key));
+  for (const { child } of sorted) {
+    const childRel = rel ? `${rel}/${child.name}` : child.name;
+    if (child.kind === "opaque") yield opaqueEntry(rel);
+    else if (child.kind === "whiteout") yield whiteoutEntry(childRel);
+    else yield* expand(child, childRel);
+  }
 }

@@ -7,8 +7,8 @@
 import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { CairnError } from "../errors/index.js";
-import { type LayerEntry, OPAQUE_MARKER, opaqueEntry, WHITEOUT_PREFIX, whiteoutEntry } from "./entry.js";
-import { compareNames, fsPath } from "./names.js";
+import { childrenInTarOrder, type DirChild, type LayerEntry } from "./entry.js";
+import { fsPath } from "./names.js";
 import { type EntryContext, entryFromStat, HardlinkTracker, sortedNames, type TreeWarning } from "./tree.js";
 import { readTreeXattrs, type Xattrs } from "./xattr.js";
 
@@ -51,27 +51,16 @@ export async function* fromOverlayUpper(
 
   async function* dir(rel: string, opaque: boolean): AsyncGenerator<LayerEntry> {
     const abs = rel ? `${root}/${rel}` : root;
-    type Item = { key: string; name: string; st?: Stats; kind: "entry" | "whiteout" | "opaque" };
-    const items: Item[] = [];
-    if (opaque) items.push({ key: OPAQUE_MARKER, name: "", kind: "opaque" });
+    type Child = DirChild & { st?: Stats };
+    const children: Child[] = [];
+    if (opaque) children.push({ name: "", kind: "opaque" });
     for (const name of await sortedNames(abs)) {
       const childRel = rel ? `${rel}/${name}` : name;
       const st = await lstat(fsPath(`${root}/${childRel}`));
-      if (isWhiteout(st, all.get(childRel)))
-        items.push({ key: `${WHITEOUT_PREFIX}${name}`, name, kind: "whiteout" });
-      else items.push({ key: name, name, st, kind: "entry" });
+      if (isWhiteout(st, all.get(childRel))) children.push({ name, kind: "whiteout" });
+      else children.push({ name, st, kind: "entry" });
     }
-    items.sort((a, b) => compareNames(a.key, b.key));
-    for (const item of items) {
-      const childRel = rel ? `${rel}/${item.name}` : item.name;
-      if (item.kind === "opaque") {
-        yield opaqueEntry(rel);
-        continue;
-      }
-      if (item.kind === "whiteout") {
-        yield whiteoutEntry(childRel);
-        continue;
-      }
+    yield* childrenInTarOrder(rel, children, async function* (child, childRel) {
       const x = all.get(childRel);
       for (const unsupported of ["redirect", "metacopy"]) {
         if (overlayXattr(x, unsupported) !== undefined) {
@@ -82,12 +71,12 @@ export async function* fromOverlayUpper(
           );
         }
       }
-      const st = item.st as Stats;
+      const st = child.st as Stats;
       const entry = await entryFromStat(`${root}/${childRel}`, childRel, st, ctx);
-      if (!entry) continue;
+      if (!entry) return;
       yield entry;
       if (st.isDirectory()) yield* dir(childRel, overlayXattr(x, "opaque") === "y");
-    }
+    });
   }
 
   yield* dir("", overlayXattr(all.get(""), "opaque") === "y");

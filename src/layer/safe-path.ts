@@ -19,7 +19,40 @@ import { lstatOrUndefined, mkdirSync, readlinkName, removePath } from "./fs-sync
 /** How names that point outside the root are treated. */
 export type UnsafePathPolicy = "reject" | "clamp";
 
-const MAX_SYMLINKS = 40;
+/** How many symlinks one path may pass through before it counts as a loop (Linux's limit). */
+export const MAX_SYMLINKS = 40;
+
+/**
+ * Builds the error for an entry whose path passes through more than {@link MAX_SYMLINKS} symlinks.
+ *
+ * @example
+ * ```ts
+ * if (++links > MAX_SYMLINKS) throw tooManySymlinks("a/b/c")
+ * ```
+ */
+export function tooManySymlinks(entry: string): CairnError {
+  return new CairnError(
+    "E_LAYER_INVALID",
+    `layer entry ${JSON.stringify(entry)}: too many levels of symbolic links`,
+    { path: entry },
+  );
+}
+
+/**
+ * Builds the error for a hardlink entry whose target cannot be linked.
+ *
+ * @example
+ * ```ts
+ * throw invalidHardlink("bin/sh", "bin", "the target is a directory")
+ * ```
+ */
+export function invalidHardlink(name: string, linkname: string, why: string): CairnError {
+  return new CairnError(
+    "E_LAYER_INVALID",
+    `hardlink ${JSON.stringify(name)} -> ${JSON.stringify(linkname)}: ${why}`,
+    { path: name },
+  );
+}
 
 /**
  * Builds the error for an entry that would reach outside the root.
@@ -205,15 +238,7 @@ export class SafeRoot {
       }
       if (st === undefined || st.isSymbolicLink()) {
         if (mode === "nofollow") return undefined;
-        if (++links > MAX_SYMLINKS) {
-          throw new CairnError(
-            "E_LAYER_INVALID",
-            `layer entry ${JSON.stringify(entry)}: too many levels of symbolic links`,
-            {
-              path: entry,
-            },
-          );
-        }
+        if (++links > MAX_SYMLINKS) throw tooManySymlinks(entry);
         const target = st === undefined ? (this.lower as LowerLayers).readlink(rel) : readlinkName(abs);
         real.pop();
         if (target.startsWith("/")) {

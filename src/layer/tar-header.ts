@@ -219,8 +219,8 @@ export function headerFormat(block: Uint8Array, offset: number): Exclude<TarForm
   return "v7";
 }
 
-/** The fields of a header block before PAX records and GNU long names are applied. */
-export interface RawHeader {
+/** The fields every tar header block stores, as numbers and decoded strings. */
+export interface HeaderCore {
   name: string;
   typeflag: string;
   mode: number;
@@ -229,10 +229,14 @@ export interface RawHeader {
   size: number;
   mtime: number;
   linkname: string;
-  uname: string;
-  gname: string;
   devmajor: number;
   devminor: number;
+}
+
+/** The fields of a header block before PAX records and GNU long names are applied. */
+export interface RawHeader extends HeaderCore {
+  uname: string;
+  gname: string;
   atime?: number;
   ctime?: number;
   format: Exclude<TarFormat, "pax">;

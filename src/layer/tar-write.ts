@@ -7,7 +7,15 @@ import { CairnError } from "../errors/index.js";
 import { cleanEntryPath, type LayerEntry } from "./entry.js";
 import { encodeName } from "./names.js";
 import { encodePaxRecords, type PaxRecord } from "./pax.js";
-import { BLOCK, F, splitUstarName, writeBytes, writeChecksum, writeOctal } from "./tar-header.js";
+import {
+  BLOCK,
+  F,
+  type HeaderCore,
+  splitUstarName,
+  writeBytes,
+  writeChecksum,
+  writeOctal,
+} from "./tar-header.js";
 
 /** Options for {@link packTar}. */
 export interface PackTarOptions {
@@ -70,17 +78,7 @@ function bytesOf(v: Uint8Array | string): Buffer {
 }
 
 /** The fields of one header, already normalized. */
-export interface HeaderFields {
-  name: string;
-  typeflag: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
-  devmajor: number;
-  devminor: number;
+export interface HeaderFields extends HeaderCore {
   xattrs?: Record<string, Uint8Array | string>;
 }
 

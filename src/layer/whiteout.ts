@@ -38,3 +38,28 @@ export function parseWhiteout(base: string, entry = base): WhiteoutKind {
   }
   return { kind: "whiteout", target };
 }
+
+/**
+ * True when a marker met so far hides a proper ancestor's lower content of `rel`: an ancestor
+ * (the root included) made opaque, or a non-root ancestor whited out.
+ *
+ * @example
+ * ```ts
+ * hiddenByAncestor("etc/passwd", new Set(["etc"]), new Set()) // true
+ * hiddenByAncestor("etc/passwd", new Set(), new Set([""])) // true (root made opaque)
+ * ```
+ */
+export function hiddenByAncestor(
+  rel: string,
+  hiddenPaths: ReadonlySet<string>,
+  hiddenChildren: ReadonlySet<string>,
+): boolean {
+  if (hiddenPaths.size === 0 && hiddenChildren.size === 0) return false;
+  let p = rel;
+  while (p !== "") {
+    const i = p.lastIndexOf("/");
+    p = i < 0 ? "" : p.slice(0, i);
+    if (hiddenChildren.has(p) || (p !== "" && hiddenPaths.has(p))) return true;
+  }
+  return false;
+}

@@ -41,15 +41,17 @@ export function rejectSchema1(obj: unknown): void {
   }
 }
 
-function checkSchemaVersion(o: JsonObject): void {
-  const v = field(o, "schemaVersion");
-  if (v !== 2) expected("$.schemaVersion", "schemaVersion 2", v);
-}
-
-function checkFixedMediaType(o: JsonObject, want: string, required: boolean): void {
-  const v = field(o, "mediaType");
-  if (v === undefined && !required) return;
-  if (v !== want) expected("$.mediaType", JSON.stringify(want), v);
+/** The top-level object of a schema-2 document: not schema 1, schemaVersion 2, mediaType `want`. */
+function documentObject(value: unknown, want: string, mediaTypeRequired: boolean): JsonObject {
+  rejectSchema1(value);
+  const o = objectAt(value, "$");
+  const version = field(o, "schemaVersion");
+  if (version !== 2) expected("$.schemaVersion", "schemaVersion 2", version);
+  const mediaType = field(o, "mediaType");
+  if ((mediaType !== undefined || mediaTypeRequired) && mediaType !== want) {
+    expected("$.mediaType", JSON.stringify(want), mediaType);
+  }
+  return o;
 }
 
 function checkOptional(o: JsonObject, key: string, check: (v: unknown, path: string) => unknown): void {
@@ -74,10 +76,7 @@ function checkDescriptorList(o: JsonObject, key: string, minItems: number): void
  * ```
  */
 export function checkOciManifest(value: unknown, options: ParseOptions): OciManifest {
-  rejectSchema1(value);
-  const o = objectAt(value, "$");
-  checkSchemaVersion(o);
-  checkFixedMediaType(o, MediaType.ociManifest, false);
+  const o = documentObject(value, MediaType.ociManifest, false);
   checkOptional(o, "artifactType", checkMediaType);
   checkDescriptor(field(o, "config"), "$.config");
   checkDescriptorList(o, "layers", options.allowEmptyLayers ? 0 : 1);
@@ -95,10 +94,7 @@ export function checkOciManifest(value: unknown, options: ParseOptions): OciMani
  * ```
  */
 export function checkOciIndex(value: unknown): OciIndex {
-  rejectSchema1(value);
-  const o = objectAt(value, "$");
-  checkSchemaVersion(o);
-  checkFixedMediaType(o, MediaType.ociIndex, false);
+  const o = documentObject(value, MediaType.ociIndex, false);
   checkOptional(o, "artifactType", checkMediaType);
   checkDescriptorList(o, "manifests", 0);
   checkOptional(o, "subject", checkDescriptor);
@@ -115,10 +111,7 @@ export function checkOciIndex(value: unknown): OciIndex {
  * ```
  */
 export function checkDockerManifest(value: unknown): DockerManifest {
-  rejectSchema1(value);
-  const o = objectAt(value, "$");
-  checkSchemaVersion(o);
-  checkFixedMediaType(o, MediaType.dockerManifest, true);
+  const o = documentObject(value, MediaType.dockerManifest, true);
   checkDescriptor(field(o, "config"), "$.config");
   checkDescriptorList(o, "layers", 0);
   return o as unknown as DockerManifest;
@@ -133,10 +126,7 @@ export function checkDockerManifest(value: unknown): DockerManifest {
  * ```
  */
 export function checkDockerManifestList(value: unknown): DockerManifestList {
-  rejectSchema1(value);
-  const o = objectAt(value, "$");
-  checkSchemaVersion(o);
-  checkFixedMediaType(o, MediaType.dockerManifestList, true);
+  const o = documentObject(value, MediaType.dockerManifestList, true);
   checkDescriptorList(o, "manifests", 0);
   return o as unknown as DockerManifestList;
 }

@@ -12,6 +12,7 @@
 import { CairnError } from "../errors/index.js";
 import type { LowerEntry, LowerLayers } from "../layer/index.js";
 import { compareNames } from "../layer/index.js";
+import { MAX_SYMLINKS } from "../layer/safe-path.js";
 
 /** The kinds of file system objects a union view shows. */
 export type NodeType = "file" | "directory" | "symlink" | "char-device" | "block-device" | "fifo" | "socket";
@@ -64,24 +65,32 @@ export interface MergedNode {
   layer: number;
 }
 
-const MAX_SYMLINKS = 40;
-
 function parentAndBase(rel: string): [string, string] {
   const i = rel.lastIndexOf("/");
   return i < 0 ? ["", rel] : [rel.slice(0, i), rel.slice(i + 1)];
 }
 
-const DEFAULT_DIR: NodeInfo = {
-  type: "directory",
-  mode: 0o755,
-  uid: 0,
-  gid: 0,
-  size: 0,
-  mtime: 0,
-  devmajor: 0,
-  devminor: 0,
-  nlink: 1,
-};
+/**
+ * A fresh copy of the info an implied directory gets: root-owned, mode 0755, mtime 0.
+ *
+ * @example
+ * ```ts
+ * layer.set("etc", { info: defaultDirInfo() })
+ * ```
+ */
+export function defaultDirInfo(): NodeInfo {
+  return {
+    type: "directory",
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: 0,
+    devmajor: 0,
+    devminor: 0,
+    nlink: 1,
+  };
+}
 
 /**
  * Cleans a path given to a view (`/etc/passwd`, `etc//passwd/`) into root-relative form;
@@ -185,7 +194,7 @@ export class LayerStack {
       if (st && !st.implicit) return { info: st, layer: top };
       implicit ??= st;
     }
-    return { info: implicit ?? { ...DEFAULT_DIR }, layer: top };
+    return { info: implicit ?? defaultDirInfo(), layer: top };
   }
 
   /** The names in merged directory `rel`, sorted by bytes; undefined when it is not a directory. */

@@ -15,7 +15,9 @@ import {
   type TarEntry,
   type TarHeader,
 } from "../layer/index.js";
-import { type LayerContent, LayerStack, type NodeInfo, type NodeType } from "./stack.js";
+import { invalidHardlink, MAX_SYMLINKS, tooManySymlinks, unsafePath } from "../layer/safe-path.js";
+import { hiddenByAncestor } from "../layer/whiteout.js";
+import { defaultDirInfo, type LayerContent, LayerStack, type NodeInfo, type NodeType } from "./stack.js";
 
 /** Options for {@link indexLayerTars}. */
 export interface TarIndexOptions {
@@ -34,15 +36,6 @@ interface TarNode {
   info: NodeInfo;
   linkname?: string;
   content?: ContentRef;
-}
-
-const MAX_SYMLINKS = 40;
-
-function unsafe(entry: string, why: string): CairnError {
-  return new CairnError("E_LAYER_UNSAFE_PATH", `unsafe layer entry ${JSON.stringify(entry)}: ${why}`, {
-    path: entry,
-    details: { entry },
-  });
 }
 
 function nodeType(h: TarHeader): NodeType {
@@ -73,20 +66,6 @@ function infoOf(h: TarHeader): NodeInfo {
     mtime: h.mtime,
     devmajor: h.devmajor,
     devminor: h.devminor,
-    nlink: 1,
-  };
-}
-
-function freshDir(): NodeInfo {
-  return {
-    type: "directory",
-    mode: 0o755,
-    uid: 0,
-    gid: 0,
-    size: 0,
-    mtime: 0,
-    devmajor: 0,
-    devminor: 0,
     nlink: 1,
   };
 }
@@ -211,14 +190,7 @@ export class TarLayer implements LayerContent {
 
   /** True when a marker of this layer met so far hides a proper ancestor's lower content of `rel`. */
   private hiddenAbove(rel: string): boolean {
-    if (this.hiddenPaths.size === 0 && this.hiddenChildren.size === 0) return false;
-    let p = rel;
-    while (p !== "") {
-      const i = p.lastIndexOf("/");
-      p = i < 0 ? "" : p.slice(0, i);
-      if (this.hiddenChildren.has(p) || (p !== "" && this.hiddenPaths.has(p))) return true;
-    }
-    return false;
+    return hiddenByAncestor(rel, this.hiddenPaths, this.hiddenChildren);
   }
 
   /** The layers below at `rel`, as this layer's later entries see them. */
@@ -229,7 +201,7 @@ export class TarLayer implements LayerContent {
   /** A directory of the layers below, recreated here to hold something (copy-up). */
   private copyUpDir(rel: string, lower: LayerStack): void {
     const below = this.below(rel, lower)?.info;
-    this.set(rel, { info: below ? { ...below, implicit: true } : freshDir() });
+    this.set(rel, { info: below ? { ...below, implicit: true } : defaultDirInfo() });
   }
 
   /**
@@ -249,7 +221,7 @@ export class TarLayer implements LayerContent {
       const c = queue.shift() as string;
       if (c === "" || c === ".") continue;
       if (c === "..") {
-        if (real.length === 0) throw unsafe(entry, "a symlink in its path climbs above the root");
+        if (real.length === 0) throw unsafePath(entry, "a symlink in its path climbs above the root");
         real.pop();
         continue;
       }
@@ -264,19 +236,11 @@ export class TarLayer implements LayerContent {
       }
       if (type === "symlink") {
         if (mode === "nofollow") return undefined;
-        if (++links > MAX_SYMLINKS) {
-          throw new CairnError(
-            "E_LAYER_INVALID",
-            `layer entry ${JSON.stringify(entry)}: too many levels of symbolic links`,
-            {
-              path: entry,
-            },
-          );
-        }
+        if (++links > MAX_SYMLINKS) throw tooManySymlinks(entry);
         const target = here ? (here.linkname ?? "") : lower.readlink(rel);
         real.pop();
         if (target.startsWith("/")) {
-          throw unsafe(
+          throw unsafePath(
             entry,
             `its parent ${JSON.stringify(rel)} is a symlink to the absolute path ${JSON.stringify(target)}`,
           );
@@ -289,7 +253,7 @@ export class TarLayer implements LayerContent {
         this.drop(rel);
         this.replacedByDir(rel);
       }
-      this.set(rel, { info: freshDir() });
+      this.set(rel, { info: defaultDirInfo() });
     }
     return real;
   }
@@ -297,7 +261,7 @@ export class TarLayer implements LayerContent {
   /** Reads the tar once and records its entries over the layers below. */
   async build(lower: LayerStack): Promise<void> {
     if (lower.layers.length > 0) this.copyUpDir("", lower);
-    else this.set("", { info: { ...freshDir(), implicit: true } });
+    else this.set("", { info: { ...defaultDirInfo(), implicit: true } });
     let ordinal = -1;
     for await (const e of await this.tar()) {
       ordinal++;
@@ -356,14 +320,7 @@ export class TarLayer implements LayerContent {
 
   private hardlink(rel: string, h: TarHeader, lower: LayerStack): void {
     const targetParts = cleanName(h.linkname, "reject");
-    const invalid = (why: string) =>
-      new CairnError(
-        "E_LAYER_INVALID",
-        `hardlink ${JSON.stringify(h.name)} -> ${JSON.stringify(h.linkname)}: ${why}`,
-        {
-          path: h.name,
-        },
-      );
+    const invalid = (why: string) => invalidHardlink(h.name, h.linkname, why);
     if (targetParts.length === 0) throw invalid("the target is the root");
     const parent = this.resolveParent(targetParts, h.name, lower, "lookup");
     if (!parent) throw invalid("the target does not exist");
