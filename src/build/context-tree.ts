@@ -3,7 +3,8 @@
  * (as BuildKit sends them) and their times are set to the build's epoch, so a layer depends on
  * what the files hold, not on when they were touched.
  */
-import { createReadStream, readlinkSync } from "node:fs";
+import { createReadStream, readlinkSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { ContextIndex } from "../dockerfile/index.js";
 import { CairnError } from "../errors/index.js";
@@ -85,7 +86,7 @@ export class ContextTree implements SourceTree {
     const e = this.index.entries.get(rel);
     if (e?.type !== "file") throw new CairnError("E_NOT_FOUND", `no file ${rel} in the build context`);
     const file = path.join(this.index.root, rel);
-    return () => createReadStream(file, { highWaterMark: 1 << 20 });
+    return openFileContent(file, e.size);
   }
 }
 
@@ -148,6 +149,24 @@ export class InlineTree implements SourceTree {
     const data = f.data;
     if (typeof data === "string") return data;
     if (data instanceof Uint8Array) return new Uint8Array(data);
-    return () => createReadStream(data.file, { highWaterMark: 1 << 20 });
+    return openFileContent(data.file);
   }
+}
+
+const SMALL_FILE = 1 << 20;
+
+/**
+ * A file's bytes as layer content: files up to 1 MiB are read whole (a 1 MiB stream buffer per
+ * small file made a cold COPY of 30,000 files spend a third of its time in GC); larger ones stream.
+ */
+function openFileContent(file: string, size?: number): ContentSource {
+  return () => {
+    const known = size ?? statSync(file).size;
+    if (known <= SMALL_FILE) return readWhole(file);
+    return createReadStream(file, { highWaterMark: SMALL_FILE });
+  };
+}
+
+async function* readWhole(file: string): AsyncIterable<Uint8Array> {
+  yield await readFile(file);
 }
