@@ -21,7 +21,7 @@ import { appendLayers, emptyImage, layerFromCreated, writeLocal } from "../src/i
 import { type CreatedLayer, createLayer, type LayerEntry } from "../src/layer/index.js";
 import { startRegistry, type TestRegistry } from "../test/helpers/registry.js";
 import { type ChildCost, measureChild, settle } from "./measure.js";
-import { hasTool } from "./peers.js";
+import { hasTool, SKOPEO_ENV, skopeoCopyArgs } from "./peers.js";
 import { table } from "./report.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -61,23 +61,8 @@ async function makeLayer(index: number, mib: number, tmp: string): Promise<Creat
   return createLayer(entries, { compression: "none", tmpDir: tmp });
 }
 
-const SKOPEO_ENV = { ...process.env, REGISTRY_AUTH_FILE: "/nonexistent/cairn-bench-auth.json" };
-
 function skopeoCopy(src: string, dest: string): Promise<ChildCost> {
-  return measureChild(
-    "skopeo",
-    [
-      "--insecure-policy",
-      "copy",
-      "--src-tls-verify=false",
-      "--dest-tls-verify=false",
-      "--src-no-creds",
-      "--dest-no-creds",
-      src,
-      dest,
-    ],
-    { env: SKOPEO_ENV },
-  );
+  return measureChild("skopeo", skopeoCopyArgs(src, dest), { env: SKOPEO_ENV });
 }
 
 /**

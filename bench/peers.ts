@@ -106,3 +106,20 @@ export function hasTool(bin: string): boolean {
   if (bin.includes("/")) return existsSync(bin);
   return (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && existsSync(path.join(dir, bin)));
 }
+
+/** The environment skopeo runs with in the benches: no auth file, so it never reads real credentials. */
+export const SKOPEO_ENV = { ...process.env, REGISTRY_AUTH_FILE: "/nonexistent/cairn-bench-auth.json" };
+
+/** Arguments for `skopeo copy SRC DEST` against the benches' local, plain-HTTP registries. */
+export function skopeoCopyArgs(src: string, dest: string): string[] {
+  return [
+    "--insecure-policy",
+    "copy",
+    "--src-tls-verify=false",
+    "--dest-tls-verify=false",
+    "--src-no-creds",
+    "--dest-no-creds",
+    src,
+    dest,
+  ];
+}

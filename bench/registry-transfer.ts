@@ -15,6 +15,7 @@ import { appendLayers, emptyImage, ImageLayout } from "../src/image/index.js";
 import { closeRegistryConnections, pull, push } from "../src/registry/index.js";
 import { startRegistry, type TestRegistry } from "../test/helpers/registry.js";
 import { bigLayer } from "../test/helpers/remote-images.js";
+import { SKOPEO_ENV, skopeoCopyArgs } from "./peers.js";
 
 const run = promisify(execFile);
 
@@ -32,23 +33,7 @@ export interface RegistryBench {
 }
 
 async function skopeoCopy(src: string, dest: string): Promise<void> {
-  await run(
-    "skopeo",
-    [
-      "--insecure-policy",
-      "copy",
-      "--src-tls-verify=false",
-      "--dest-tls-verify=false",
-      "--src-no-creds",
-      "--dest-no-creds",
-      src,
-      dest,
-    ],
-    {
-      env: { ...process.env, REGISTRY_AUTH_FILE: "/nonexistent/cairn-bench-auth.json" },
-      maxBuffer: 16 << 20,
-    },
-  );
+  await run("skopeo", skopeoCopyArgs(src, dest), { env: SKOPEO_ENV, maxBuffer: 16 << 20 });
 }
 
 async function timed(fn: () => Promise<void>): Promise<number> {

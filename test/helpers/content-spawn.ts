@@ -14,17 +14,21 @@ export interface Child {
 }
 
 /**
- * Starts `node --import tsx test/helpers/content-child.ts …args`; `onLine` sees each stdout line
+ * Starts `node --import tsx SCRIPT …args` (a test child script); `onLine` sees each stdout line
  * (and may kill the child).
  *
  * @example
  * ```ts
- * const child = spawnContentChild(["put-large", dir, "64"], (line, c) => line === "end" && c.proc.kill("SIGKILL"))
+ * const child = spawnTsChild(path.join(repoRoot, "test/helpers/union-child.ts"), ["prepare", dir]);
  * await child.exited
  * ```
  */
-export function spawnContentChild(args: string[], onLine?: (line: string, child: Child) => void): Child {
-  const proc = spawn(process.execPath, ["--import", "tsx", CHILD, ...args], {
+export function spawnTsChild(
+  script: string,
+  args: string[],
+  onLine?: (line: string, child: Child) => void,
+): Child {
+  const proc = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -47,4 +51,18 @@ export function spawnContentChild(args: string[], onLine?: (line: string, child:
     });
   }
   return child;
+}
+
+/**
+ * Starts `node --import tsx test/helpers/content-child.ts …args`; `onLine` sees each stdout line
+ * (and may kill the child).
+ *
+ * @example
+ * ```ts
+ * const child = spawnContentChild(["put-large", dir, "64"], (line, c) => line === "end" && c.proc.kill("SIGKILL"))
+ * await child.exited
+ * ```
+ */
+export function spawnContentChild(args: string[], onLine?: (line: string, child: Child) => void): Child {
+  return spawnTsChild(CHILD, args, onLine);
 }

@@ -2,12 +2,11 @@
  * Helpers for the unionfs tests: images built from entry arrays, umoci's unpack as the
  * reference, and comparable descriptions of a directory tree or a union view.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import {
   appendLayers,
   emptyImage,
@@ -20,6 +19,7 @@ import {
 import { compareNames, createLayer, type LayerEntry } from "../../src/layer/index.js";
 import type { UnionView } from "../../src/unionfs/index.js";
 import { repoRoot } from "./conformance.js";
+import { type Child, spawnTsChild } from "./content-spawn.js";
 import { requireTool } from "./tools.js";
 
 /** A fresh temporary directory. */
@@ -189,42 +189,12 @@ export function treeDiff(a: Map<string, string>, b: Map<string, string>): string
 }
 
 /** A running union-child process, with its output lines as they arrive. */
-export interface UnionChild {
-  proc: ChildProcess;
-  lines: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
-}
+export type UnionChild = Child;
 
 /** Starts `node --import tsx test/helpers/union-child.ts …args`; `onLine` sees each stdout line. */
 export function spawnUnionChild(
   args: string[],
   onLine?: (line: string, child: UnionChild) => void,
 ): UnionChild {
-  const proc = spawn(
-    process.execPath,
-    ["--import", "tsx", path.join(repoRoot, "test/helpers/union-child.ts"), ...args],
-    {
-      cwd: repoRoot,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let stderr = "";
-  proc.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const child: UnionChild = {
-    proc,
-    lines: [],
-    exited: new Promise((resolve, reject) => {
-      proc.on("error", reject);
-      proc.on("close", (code, signal) => resolve({ code, signal, stderr }));
-    }),
-  };
-  if (proc.stdout) {
-    createInterface({ input: proc.stdout }).on("line", (line) => {
-      child.lines.push(line);
-      onLine?.(line, child);
-    });
-  }
-  return child;
+  return spawnTsChild(path.join(repoRoot, "test/helpers/union-child.ts"), args, onLine);
 }
