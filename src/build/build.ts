@@ -31,6 +31,7 @@ import { downloadTree, downloadUrl } from "./add-remote.js";
 import { BaseResolver } from "./base.js";
 import { cacheKeyOf, StepCache, type StepCacheEntry } from "./cache.js";
 import { applyConfigStep } from "./config-steps.js";
+import { StoredContextDigests } from "./context-digests.js";
 import { ContextTree, type InlineTree } from "./context-tree.js";
 import { mkdirLayer } from "./copy.js";
 import { copyStepEntries } from "./copy-step.js";
@@ -202,7 +203,7 @@ class Builder {
       .replace(/\.\d{3}Z$/, "Z");
   }
 
-  async run(): Promise<BuildResult> {
+  private async open(): Promise<void> {
     const opts = this.opts;
     this.store = opts.store
       ? await ImageLayout.open(opts.store, { create: true })
@@ -216,6 +217,23 @@ class Builder {
       ...(opts.registry ? { registryOptions: opts.registry } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
+  }
+
+  /** Plans the build as {@link run} would (bases resolved, context digested), running nothing. */
+  async planOnly(): Promise<BuildPlan> {
+    await this.open();
+    const plan = await this.makePlan();
+    // Show transport locations (oci:DIR, docker-archive:FILE) as written, not as stand-ins.
+    for (const stage of plan.stages) {
+      if (stage.base.kind !== "image") continue;
+      const shown = this.bases.displayName(stage.base.reference);
+      if (shown !== stage.base.reference) stage.base = { ...stage.base, image: shown, reference: shown };
+    }
+    return plan;
+  }
+
+  async run(): Promise<BuildResult> {
+    await this.open();
     try {
       this.plan = await this.makePlan();
       await this.checkRuntime();
@@ -281,12 +299,17 @@ class Builder {
       const config = await image.config();
       return { digest: await image.digest(), ...(config.config ? { config: config.config } : {}) };
     };
+    const contextDigests = await StoredContextDigests.load(
+      path.join(this.store.dir, "cairn-build", "context"),
+      this.contextDir,
+    );
     const planWith = (ast: DockerfileAst) =>
       planBuild({
         dockerfile: ast,
         dockerfileName: name,
         context: this.contextDir,
         buildArgs: rewritten.buildArgs,
+        contextDigests,
         resolveImage,
         ...(this.opts.target !== undefined ? { target: this.opts.target } : {}),
         ...(this.opts.platform !== undefined ? { platform: this.opts.platform } : {}),
@@ -299,6 +322,7 @@ class Builder {
       if (onBuild.length > 0) triggers.set(stage.index, onBuild);
     }
     if (triggers.size > 0) plan = await planWith(withTriggers(rewritten.ast, triggers));
+    await contextDigests.save();
     for (const w of plan.warnings) this.progress.warn(w.message, w.line);
     return plan;
   }
@@ -751,4 +775,22 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     throw new CairnError("E_USAGE", "build() needs options with a context directory");
   }
   return new Builder(options).run();
+}
+
+/**
+ * The plan {@link build} would run, with the same cache keys: bases are resolved (store first,
+ * then the registry) and context files digested, but no step runs and nothing is written except
+ * the context digest cache.
+ *
+ * @example
+ * ```ts
+ * console.log(formatPlan(await planImageBuild({ context: "./app" })));
+ * ```
+ * @throws CairnError `E_DOCKERFILE_SYNTAX`, `E_NOT_FOUND` (base image, source, Dockerfile)
+ */
+export async function planImageBuild(options: BuildOptions): Promise<BuildPlan> {
+  if (options === null || typeof options !== "object" || typeof options.context !== "string") {
+    throw new CairnError("E_USAGE", "planImageBuild() needs options with a context directory");
+  }
+  return new Builder(options).planOnly();
 }

@@ -3,8 +3,7 @@
  * (as BuildKit sends them) and their times are set to the build's epoch, so a layer depends on
  * what the files hold, not on when they were touched.
  */
-import { createReadStream, readlinkSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { createReadStream, readFileSync, readlinkSync, statSync } from "node:fs";
 import path from "node:path";
 import type { ContextIndex } from "../dockerfile/index.js";
 import { CairnError } from "../errors/index.js";
@@ -167,6 +166,7 @@ function openFileContent(file: string, size?: number): ContentSource {
   };
 }
 
+// Synchronous: a thread-pool round trip per small file costs more than the read itself.
 async function* readWhole(file: string): AsyncIterable<Uint8Array> {
-  yield await readFile(file);
+  yield readFileSync(file);
 }

@@ -6,10 +6,17 @@
  */
 export { archiveKind, type Download, downloadTree, downloadUrl, unpackArchive } from "./add-remote.js";
 export { BaseResolver, type BaseResolverOptions, type ResolvedBase } from "./base.js";
-export { type BuildOptions, type BuildResult, type BuildStepReport, build } from "./build.js";
+export {
+  type BuildOptions,
+  type BuildResult,
+  type BuildStepReport,
+  build,
+  planImageBuild,
+} from "./build.js";
 export { cacheKeyOf, StepCache, type StepCacheEntry } from "./cache.js";
 export { type ModeChange, parseModeChange } from "./chmod.js";
 export { applyConfigStep, type ConfigState, canonicalConfig } from "./config-steps.js";
+export { QUIET_MS, StoredContextDigests } from "./context-digests.js";
 export { ContextTree, type InlineFileSpec, InlineTree } from "./context-tree.js";
 export {
   type CopySource,

@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from "node:stream";
 import { CairnError } from "../errors/index.js";
 import { type Digest, type DigestAlgorithm, parseDigest } from "./digest.js";
-import { createHasher } from "./hasher.js";
+import { createHasher, hashHex } from "./hasher.js";
 
 /** Anything cairn can hash: bytes, a string (hashed as UTF-8), or a stream of byte chunks. */
 export type Hashable = Uint8Array | string | AsyncIterable<Uint8Array>;
@@ -17,9 +17,7 @@ const encoder = new TextEncoder();
  * ```
  */
 export function digestBytes(bytes: Uint8Array | string, algorithm: DigestAlgorithm = "sha256"): Digest {
-  const h = createHasher(algorithm);
-  h.update(typeof bytes === "string" ? encoder.encode(bytes) : bytes);
-  return `${algorithm}:${h.hex()}`;
+  return `${algorithm}:${hashHex(algorithm, typeof bytes === "string" ? encoder.encode(bytes) : bytes)}`;
 }
 
 /**

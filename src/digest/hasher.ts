@@ -43,3 +43,21 @@ export function createHasher(algorithm: DigestAlgorithm, backend: "auto" | "nobl
     hex: () => bytesToHex(h.digest()),
   };
 }
+
+/**
+ * The lowercase hex hash of `bytes` in one call. Uses node:crypto's one-shot `hash` where it
+ * exists (Node 20.12+), which allocates no hash object: tens of thousands of small hashes
+ * otherwise leave as many native contexts waiting for the garbage collector.
+ *
+ * @example
+ * ```ts
+ * hashHex("sha256", new Uint8Array()) // "e3b0c442…"
+ * ```
+ */
+export function hashHex(algorithm: DigestAlgorithm, bytes: Uint8Array): string {
+  const oneShot = nodeCrypto?.hash;
+  if (oneShot) return oneShot(algorithm, bytes, "hex");
+  const h = createHasher(algorithm);
+  h.update(bytes);
+  return h.hex();
+}

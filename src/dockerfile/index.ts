@@ -11,6 +11,7 @@ export {
 } from "./args.js";
 export type { Directive, DockerfileAst, Heredoc, Instruction, ParseWarning } from "./ast.js";
 export {
+  type ContextDigestCache,
   type ContextEntry,
   type ContextIndex,
   type ContextSourceDigest,

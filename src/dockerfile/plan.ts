@@ -18,7 +18,13 @@ import {
 import { parseReference } from "../reference/index.js";
 import { PLATFORM_ARG_NAMES, PROXY_ARG_NAMES, platformArgs, proxyArgs, resolveGlobalArgs } from "./args.js";
 import type { DockerfileAst } from "./ast.js";
-import { type ContextIndex, digestContextSource, hasWildcard, indexContext } from "./context.js";
+import {
+  type ContextDigestCache,
+  type ContextIndex,
+  digestContextSource,
+  hasWildcard,
+  indexContext,
+} from "./context.js";
 import {
   createIgnoreMatcher,
   type IgnoreMatcher,
@@ -67,6 +73,8 @@ export interface PlanBuildOptions {
   buildPlatform?: string | Platform;
   /** `.dockerignore` text or patterns; default: read from the context. */
   dockerignore?: string | readonly string[];
+  /** Digests of context files remembered from earlier builds, by stat fingerprint. */
+  contextDigests?: ContextDigestCache;
   /** Looks up a base image (digest and config); without it base images are taken as unknown. */
   resolveImage?: (reference: string, platform: Platform) => Promise<ResolvedBaseImage | undefined>;
 }
@@ -869,7 +877,7 @@ class Planner {
       } else if (this.contextIndex === undefined) {
         out.push({ kind: "context", path: s });
       } else {
-        const d = await digestContextSource(this.contextIndex, s, excludes);
+        const d = await digestContextSource(this.contextIndex, s, excludes, this.opts.contextDigests);
         if (d.matched.length === 0 && !hasWildcard(s)) {
           throw instructionError(
             ins.source,

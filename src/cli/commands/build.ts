@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { type BuildSecret, plainProgress, build as runBuild } from "../../build/index.js";
-import { formatPlan, planBuild } from "../../dockerfile/index.js";
+import { type BuildSecret, plainProgress, planImageBuild, build as runBuild } from "../../build/index.js";
+import { formatPlan } from "../../dockerfile/index.js";
 import { CairnError } from "../../errors/index.js";
 import { detectRuntime, requireRuntime } from "../../runtime/index.js";
 import { parseCommandArgs } from "../args.js";
@@ -110,16 +109,9 @@ export const build: Command = {
     const target = typeof values.target === "string" ? { target: values.target } : {};
     const platform = typeof values.platform === "string" ? { platform: values.platform } : {};
     if (values["dry-run"]) {
-      const text = await readFile(dockerfilePath).catch((e: NodeJS.ErrnoException) => {
-        throw new CairnError(
-          "E_NOT_FOUND",
-          `cannot read Dockerfile ${dockerfilePath}: ${e.code ?? e.message}`,
-        );
-      });
-      const plan = await planBuild({
-        dockerfile: text,
-        dockerfileName: path.relative(context, dockerfilePath) || "Dockerfile",
+      const plan = await planImageBuild({
         context,
+        dockerfile: dockerfilePath,
         buildArgs: buildArgs(values["build-arg"]),
         ...target,
         ...platform,
