@@ -9,6 +9,7 @@ import path from "node:path";
 import type { Digest } from "../digest/index.js";
 import {
   type BuildPlan,
+  type ContextIndex,
   createIgnoreMatcher,
   type DockerfileAst,
   type Instruction,
@@ -177,6 +178,7 @@ class Builder {
   private cache!: StepCache;
   private bases!: BaseResolver;
   private plan!: BuildPlan;
+  private contextIndex: ContextIndex | undefined;
   private contextDir: string;
   private contextTree?: Promise<ContextTree>;
   private snapshots?: SnapshotStore;
@@ -310,6 +312,9 @@ class Builder {
         context: this.contextDir,
         buildArgs: rewritten.buildArgs,
         contextDigests,
+        onContextIndex: (index) => {
+          this.contextIndex = index;
+        },
         resolveImage,
         ...(this.opts.target !== undefined ? { target: this.opts.target } : {}),
         ...(this.opts.platform !== undefined ? { platform: this.opts.platform } : {}),
@@ -664,10 +669,12 @@ class Builder {
 
   private context(): Promise<ContextTree> {
     if (!this.contextTree) {
-      this.contextTree = indexContext(
-        this.contextDir,
-        createIgnoreMatcher(this.plan.dockerignore.patterns),
-      ).then((index) => new ContextTree(index, this.mtime));
+      // The planner's walk, when there was one: it used the same .dockerignore.
+      const index =
+        this.contextIndex !== undefined
+          ? Promise.resolve(this.contextIndex)
+          : indexContext(this.contextDir, createIgnoreMatcher(this.plan.dockerignore.patterns));
+      this.contextTree = index.then((i) => new ContextTree(i, this.mtime));
     }
     return this.contextTree;
   }

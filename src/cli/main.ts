@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
 import pkg from "../../package.json" with { type: "json" };
 import { isCairnError } from "../errors/index.js";
 import type { CliIo, Command } from "./command.js";
@@ -85,6 +86,13 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  // The CLI streams big layers and walks big trees, making garbage fast; V8's default heap
+  // growth let a 34,000-file COPY build reach ~240 MiB RSS with ~45 MiB live. A smaller growth
+  // factor keeps it under 200 MiB for a few more, cheap, collections. Only the CLI process is
+  // tuned: a program that imports cairn keeps its own settings.
+  if (!process.execArgv.some((a) => a.startsWith("--heap-growing-percent"))) {
+    setFlagsFromString("--heap-growing-percent=20");
+  }
   runCli(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -73,6 +73,8 @@ export interface PlanBuildOptions {
   buildPlatform?: string | Platform;
   /** `.dockerignore` text or patterns; default: read from the context. */
   dockerignore?: string | readonly string[];
+  /** Called with the context's index (after `.dockerignore`) once the planner has walked it. */
+  onContextIndex?: (index: ContextIndex) => void;
   /** Digests of context files remembered from earlier builds, by stat fingerprint. */
   contextDigests?: ContextDigestCache;
   /** Looks up a base image (digest and config); without it base images are taken as unknown. */
@@ -572,7 +574,10 @@ class Planner {
     }
     this.ignoreInfo.patterns = patterns;
     this.ignore = createIgnoreMatcher(patterns);
-    if (opts.context !== undefined) this.contextIndex = await indexContext(opts.context, this.ignore);
+    if (opts.context !== undefined) {
+      this.contextIndex = await indexContext(opts.context, this.ignore);
+      opts.onContextIndex?.(this.contextIndex);
+    }
   }
 
   private async startState(info: StageInfo): Promise<{ state: StageState; baseKey: Digest; base: PlanBase }> {
