@@ -73,7 +73,9 @@ export function layerFromReader(reader: BlobReader, descriptor: Descriptor, diff
   return layerFromSource({
     descriptor,
     ...(diffId ? { diffId } : {}),
-    open: (options) => reader.open(descriptor, options),
+    // The layer verifies what it reads: the reader need not hash it too.
+    open: (options) =>
+      reader.openUnverified ? reader.openUnverified(descriptor, options) : reader.open(descriptor, options),
   });
 }
 

@@ -28,6 +28,8 @@ export function storeBlobReader(store: ContentStore): BlobReader {
   return {
     open: (d: Descriptor, options?: ReadOptions): Promise<Readable> =>
       store.open(d.digest, { verify: true, ...(options?.signal ? { signal: options.signal } : {}) }),
+    openUnverified: (d: Descriptor, options?: ReadOptions): Promise<Readable> =>
+      store.open(d.digest, { verify: false, ...(options?.signal ? { signal: options.signal } : {}) }),
     readAll: (d: Descriptor, maxBytes: number, options?: ReadOptions) =>
       store.readAll(d.digest, { maxBytes, ...(options?.signal ? { signal: options.signal } : {}) }),
   };

@@ -67,6 +67,11 @@ export interface ImageIndex {
 export interface BlobReader {
   /** The blob's bytes; the reader or the caller verifies them against the descriptor. */
   open(descriptor: Descriptor, options?: ReadOptions): Promise<Readable>;
+  /**
+   * The blob's bytes without the reader's own verification, for callers that verify them
+   * anyway (a layer re-hashes what it reads): saves hashing every byte twice.
+   */
+  openUnverified?(descriptor: Descriptor, options?: ReadOptions): Promise<Readable>;
   /** The blob's bytes in memory, refused above `maxBytes`. */
   readAll(descriptor: Descriptor, maxBytes: number, options?: ReadOptions): Promise<Uint8Array>;
 }
