@@ -149,6 +149,9 @@ export class ImageLayout {
   private async writeImage(image: Image, options: LayoutWriteOptions): Promise<Descriptor> {
     const manifest = await image.manifest();
     const layers = await image.layers();
+    // The config travels with the layers; the manifest goes last, once everything it names is in.
+    const config = this.putBlob(manifest.config, () => image.rawConfig(), options);
+    config.catch(() => {});
     await mapLimit(layers, options.jobs ?? 4, (layer) =>
       // the store hashes and checks what it writes, so read the layer unverified when possible
       this.putBlob(
@@ -157,7 +160,7 @@ export class ImageLayout {
         options,
       ),
     );
-    await this.putBlob(manifest.config, () => image.rawConfig(), options);
+    await config;
     const descriptor = await image.descriptor();
     await this.putBlob(descriptor, () => image.rawManifest(), options);
     return descriptor;
