@@ -1,11 +1,12 @@
 /**
- * Layer compression: gzip (node:zlib) and zstd, detected by magic number, never by label
- * alone; an uncompressed-size limit against decompression bombs.
+ * Layer compression: gzip (node:zlib, in parallel blocks) and zstd, detected by magic number,
+ * never by label alone; an uncompressed-size limit against decompression bombs.
  */
 import { Duplex, PassThrough, pipeline, Readable, Transform, type TransformCallback } from "node:stream";
 import { constants, createGunzip, createGzip } from "node:zlib";
 import { CairnError } from "../errors/index.js";
 import { MediaType } from "../manifest/media-types.js";
+import { parallelGzipAvailable, parallelGzipStream } from "./parallel-gzip.js";
 import { zstdCompressStream, zstdDecompressStream } from "./zstd.js";
 
 /** The compressions a layer blob can have. */
@@ -96,9 +97,12 @@ export interface CompressOptions {
 }
 
 /**
- * A stream that compresses to `kind` (a pass-through for `"none"`). gzip output carries no
- * file name, mtime 0 and OS byte 255 ("unknown"), so equal input gives equal bytes on every
- * platform with the same zlib.
+ * A stream that compresses to `kind` (a pass-through for `"none"`). gzip runs pigz-style on
+ * several threadpool threads ({@link parallelGzipStream}: 1 MiB blocks, one standard gzip
+ * member); on a Node without `zlib.crc32` (< 20.15) it falls back to one-thread `createGzip`,
+ * whose bytes differ for input of 1 MiB or more. gzip output carries no file name, mtime 0 and
+ * OS byte 255 ("unknown"), so equal input gives equal bytes on every platform with the same
+ * zlib (Node line).
  *
  * @example
  * ```ts
@@ -111,17 +115,27 @@ export function compressStream(
   options: CompressOptions = {},
 ): NodeJS.ReadWriteStream & Readable {
   if (kind === "gzip") {
-    const gz = createGzip({
-      level: options.level ?? 6,
-      chunkSize: ZLIB_CHUNK_SIZE,
-      flush: constants.Z_NO_FLUSH,
-    });
-    const fix = new GzipOsByte();
-    gz.on("error", (e) => fix.destroy(e));
-    return Duplex.from({ writable: gz, readable: gz.pipe(fix) });
+    const level = options.level ?? 6;
+    return parallelGzipAvailable() ? parallelGzipStream({ level }) : singleThreadGzipStream(level);
   }
   if (kind === "zstd") return zstdCompressStream(options.level ?? 3);
   return new PassThrough();
+}
+
+/**
+ * gzip on one zlib thread (node:zlib `createGzip`), with the OS byte set to 255. The fallback
+ * of {@link compressStream} where `zlib.crc32` is missing.
+ *
+ * @example
+ * ```ts
+ * await pipeline(tarStream, singleThreadGzipStream(6), out)
+ * ```
+ */
+export function singleThreadGzipStream(level = 6): NodeJS.ReadWriteStream & Readable {
+  const gz = createGzip({ level, chunkSize: ZLIB_CHUNK_SIZE, flush: constants.Z_NO_FLUSH });
+  const fix = new GzipOsByte();
+  gz.on("error", (e) => fix.destroy(e));
+  return Duplex.from({ writable: gz, readable: gz.pipe(fix) });
 }
 
 /** Rewrites byte 9 of a gzip header (the OS) to 255, which zlib sets per build platform. */

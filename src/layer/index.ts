@@ -41,6 +41,7 @@ export {
 } from "./entry.js";
 export { compareNames, comparePaths, decodeName, encodeName, fsPath } from "./names.js";
 export { type FromOverlayUpperOptions, fromOverlayUpper } from "./overlay.js";
+export { type ParallelGzipOptions, parallelGzipAvailable, parallelGzipStream } from "./parallel-gzip.js";
 export { cleanName, type LowerEntry, type LowerLayers, type UnsafePathPolicy } from "./safe-path.js";
 export { makeDevice, makeFifo } from "./special-files.js";
 export type { TarErrorKind, TarFormat } from "./tar-header.js";
