@@ -8,6 +8,12 @@
  * {@link unpackLayerAtomic}; over an existing tree, unpack into a snapshot's private copy and
  * commit by rename (the unionfs snapshotter's job).
  *
+ * Speed: nothing is looked at before a create (the create's EEXIST says something is there),
+ * directories this run made or walked through are trusted without another lstat, and small
+ * new files are created on writer threads (background-writer.ts) while the main thread reads
+ * on. Any entry that could look at or remove what is queued, or its parents, waits for the
+ * queue first (`mustWaitForWriter`), so the result is that of writing every entry in order.
+ *
  * With the `diff` option a layer is applied as a diff instead (an overlayfs upper directory
  * over read-only lower layers): the directory receives only this layer's entries, markers
  * are recorded (and written in overlayfs form with privileges), missing parents are looked up
@@ -20,13 +26,14 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { pipeline } from "node:stream";
 import type { Digest } from "../digest/index.js";
 import { CairnError, isCairnError } from "../errors/index.js";
+import { isExistsError, lstatQuiet, writeChunks } from "./apply-fs.js";
+import { BACKGROUND_MAX_FILE, BackgroundWriter } from "./background-writer.js";
 import { type Compression, type OpenLayerOptions, openLayerStream } from "./compression.js";
 import {
   chmodSync,
   createExclusive,
   lchownSync,
   linkSync,
-  lstatOrUndefined,
   lutimesSync,
   mkdirSync,
   readdirNames,
@@ -144,6 +151,9 @@ interface PendingXattrs {
   xattrs: Xattrs;
 }
 
+/** File content is written out in batches of about this many bytes (one writev each). */
+const WRITE_BATCH = 256 * 1024;
+
 function parentOf(rel: string): string {
   const i = rel.lastIndexOf("/");
   return i < 0 ? "" : rel.slice(0, i);
@@ -158,6 +168,13 @@ class Applier {
   /** Paths (real, relative) created by this layer, and every ancestor of them. */
   private readonly seen = new Set<string>();
   private readonly seenAncestors = new Set<string>();
+  /**
+   * Directories made by a directory entry of this run: they started empty, so the fast path of
+   * {@link directory} tries mkdir in them before looking (EEXIST still falls back to looking).
+   */
+  private readonly createdDirs = new Set<string>();
+  /** Creates small new files on worker threads. */
+  readonly writer: BackgroundWriter | undefined;
   private readonly dirMeta = new Map<string, DirMeta>();
   private readonly xattrQueue: PendingXattrs[] = [];
   private ownershipSkipped = 0;
@@ -177,6 +194,7 @@ class Applier {
     private readonly options: ApplyLayerOptions,
   ) {
     this.privileged = !(options.rootless ?? this.uid !== 0);
+    this.writer = BackgroundWriter.create();
     this.root = new SafeRoot(
       rootDir,
       options.unsafePaths ?? "reject",
@@ -285,6 +303,7 @@ class Applier {
     }
     const base = parts[parts.length - 1] as string;
     const wh = parseWhiteout(base, h.name);
+    if (this.writer?.busy && this.mustWaitForWriter(h, parts, wh.kind)) await this.writer.flush();
     if (wh.kind === "opaque") return this.opaque(parts, h.name);
     if (wh.kind === "whiteout") return this.whiteout(parts, wh.target, h.name);
     if (wh.kind === "meta" || parts.slice(0, -1).some((p) => p.startsWith(".wh."))) {
@@ -294,60 +313,134 @@ class Applier {
     const parent = this.root.resolveParent(parts, h.name, "create") as string[];
     const rel = [...parent, base].join("/");
     const abs = this.root.abs(rel);
-    const existing = lstatOrUndefined(abs);
-    if (h.type === "directory") {
-      this.writable(rel, () => {
-        if (existing && !existing.isDirectory()) removePath(abs, false);
-        if (!existing?.isDirectory()) mkdirSync(abs, 0o700);
-      });
-      if (existing && !existing.isDirectory()) this.replacedByDir(rel);
-      this.root.markDir(rel);
-      this.dirAttributes(rel, h);
-      this.markSeen(rel);
-      return;
-    }
-    if (h.type === "hardlink") {
-      this.hardlink(rel, abs, h, existing);
-      this.markSeen(rel);
-      return;
-    }
-    if (existing) this.remove(rel, abs, existing.isDirectory());
+    // No lstat up front: each kind below learns what is already at `rel` from its own create
+    // call (EEXIST) or from what this run knows, and looks only when something is there.
     switch (h.type) {
+      case "directory":
+        this.directory(rel, abs, h);
+        break;
+      case "hardlink":
+        this.hardlink(rel, abs, h);
+        break;
       case "file":
         await this.file(rel, abs, e);
         break;
       case "symlink":
-        this.writable(rel, () => symlinkSync(h.linkname, abs));
+        await this.replace(rel, abs, () => symlinkSync(h.linkname, abs));
         this.owner(abs, h);
         lutimesSync(abs, h.atime ?? h.mtime, h.mtime);
         this.queueXattrs(rel, abs, h);
         break;
       case "char-device":
       case "block-device":
-        if (!this.privileged) {
-          this.warn(
-            "device-skipped",
-            h.name,
-            `${h.type} ${h.devmajor}:${h.devminor} not created without privileges`,
-          );
-          return;
-        }
-        makeDevice(this.root.abs(parent.join("/")), abs, h.type, h.devmajor, h.devminor, h.mode);
-        this.owner(abs, h);
-        chmodSync(abs, h.mode & 0o7777);
-        lutimesSync(abs, h.atime ?? h.mtime, h.mtime);
-        this.queueXattrs(rel, abs, h);
+      case "fifo": {
+        const existing = lstatQuiet(abs);
+        if (existing) this.remove(rel, abs, existing.isDirectory());
+        if (!this.special(rel, abs, parent, h, h.type)) return;
         break;
-      case "fifo":
-        this.writable(rel, () => fs.accessSync(this.root.abs(parent.join("/")), fs.constants.W_OK));
-        makeFifo(this.root.abs(parent.join("/")), abs, h.mode);
-        this.owner(abs, h);
-        chmodSync(abs, h.mode & 0o7777);
-        lutimesSync(abs, h.atime ?? h.mtime, h.mtime);
-        this.queueXattrs(rel, abs, h);
-        break;
+      }
     }
     this.markSeen(rel);
+  }
+
+  /**
+   * Whether an entry must wait for the files queued on the writer thread. Only creating a new
+   * directory, file or symlink at a path nothing is queued for, in a directory already known
+   * to be real (so resolving the parent touches nothing), may run alongside them: everything
+   * else (whiteouts, hardlinks, devices, parents to look up or replace) may look at or remove
+   * what the queued files are, or where they go.
+   */
+  private mustWaitForWriter(h: TarHeader, parts: string[], kind: string): boolean {
+    if (kind === "opaque" || kind === "whiteout") return true;
+    if (h.type !== "file" && h.type !== "directory" && h.type !== "symlink") return true;
+    const parent = parts.slice(0, -1).join("/");
+    if (!this.root.isKnownDir(parent)) return true;
+    return this.writer?.pending.has(parts.join("/")) ?? false;
+  }
+
+  /**
+   * A directory entry: merges into a directory already there, replaces anything else. A
+   * directory this run created or walked through is still one (every removal goes through
+   * {@link remove}, which forgets it), so only unknown paths are looked at.
+   */
+  private directory(rel: string, abs: string, h: TarHeader): void {
+    if (!this.root.isKnownDir(rel)) {
+      // In a directory this run created, only what this run put there can be in the way: try
+      // mkdir first. Elsewhere (lower layers' directories) look first, as most are there.
+      let created = this.surelyFree(rel) && this.mkdirIfFree(rel, abs);
+      if (!created) {
+        const existing = lstatQuiet(abs);
+        if (!existing?.isDirectory()) {
+          this.writable(rel, () => {
+            if (existing) removePath(abs, false);
+            mkdirSync(abs, 0o700);
+          });
+          if (existing) this.replacedByDir(rel);
+          created = true;
+        }
+      }
+      if (created) this.createdDirs.add(rel);
+      this.root.markDir(rel);
+    }
+    this.dirAttributes(rel, h);
+  }
+
+  /** mkdir, or false when something (of any kind) is already at `abs`. */
+  private mkdirIfFree(rel: string, abs: string): boolean {
+    try {
+      this.writable(rel, () => mkdirSync(abs, 0o700));
+      return true;
+    } catch (err) {
+      if (isExistsError(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Device nodes and FIFOs (the path is free); false when skipped without privileges. */
+  private special(
+    rel: string,
+    abs: string,
+    parent: string[],
+    h: TarHeader,
+    kind: "char-device" | "block-device" | "fifo",
+  ): boolean {
+    const dir = this.root.abs(parent.join("/"));
+    if (kind === "fifo") {
+      this.writable(rel, () => fs.accessSync(dir, fs.constants.W_OK));
+      makeFifo(dir, abs, h.mode);
+    } else {
+      if (!this.privileged) {
+        this.warn(
+          "device-skipped",
+          h.name,
+          `${kind} ${h.devmajor}:${h.devminor} not created without privileges`,
+        );
+        return false;
+      }
+      makeDevice(dir, abs, kind, h.devmajor, h.devminor, h.mode);
+    }
+    this.owner(abs, h);
+    chmodSync(abs, h.mode & 0o7777);
+    lutimesSync(abs, h.atime ?? h.mtime, h.mtime);
+    this.queueXattrs(rel, abs, h);
+    return true;
+  }
+
+  /**
+   * Creates a non-directory at `rel` with `make`, a call that fails with EEXIST when anything
+   * (even a dangling symlink) is there; whatever is there is then removed and `make` runs again.
+   */
+  private async replace<T>(rel: string, abs: string, make: () => T): Promise<T> {
+    try {
+      return this.writable(rel, make);
+    } catch (err) {
+      if (!isExistsError(err)) throw err;
+    }
+    // What is there may be a directory holding queued files.
+    await this.writer?.flush();
+    const existing = lstatQuiet(abs);
+    if (existing) this.remove(rel, abs, existing.isDirectory());
+    return this.writable(rel, make);
   }
 
   /**
@@ -361,7 +454,7 @@ class Applier {
       if (this.privileged || (e as NodeJS.ErrnoException).code !== "EACCES") throw e;
       const parent = parentOf(rel);
       const abs = this.root.abs(parent);
-      const st = lstatOrUndefined(abs);
+      const st = lstatQuiet(abs);
       if (!st?.isDirectory() || !this.root.isKnownDir(parent) || (st.mode & 0o700) === 0o700) throw e;
       if (!this.restoreModes.has(parent)) this.restoreModes.set(parent, st.mode & 0o7777);
       chmodSync(abs, (st.mode & 0o7777) | 0o700);
@@ -380,6 +473,12 @@ class Applier {
   }
 
   private remove(rel: string, abs: string, isDir: boolean): void {
+    if (this.writer?.busy) {
+      // Unreachable by construction (see mustWaitForWriter); a removal must never race a queued write.
+      throw new CairnError("E_IO", `internal error: removing ${JSON.stringify(rel)} while files are queued`, {
+        path: rel,
+      });
+    }
     this.writable(rel, () => removePath(abs, isDir));
     if (!isDir) return;
     this.root.forget(rel, true);
@@ -406,15 +505,66 @@ class Applier {
     this.queueXattrs(rel, abs, h);
   }
 
+  /**
+   * Whether the writer thread may create this file: small, plain, no xattrs to queue (they
+   * need the file's inode now), and its path surely free: in a directory this run created,
+   * at a name this run has not used, or (with privileges, where no directory mode can stop
+   * the write) found free by lstat. Nothing else writes that path until the writer is
+   * flushed: every later entry naming it waits first (see mustWaitForWriter).
+   */
+  private freeForBackground(rel: string, abs: string, h: TarHeader): boolean {
+    if (h.sparse || h.size > BACKGROUND_MAX_FILE) return false;
+    if (this.options.xattrs !== false && Object.keys(h.xattrs).length > 0) return false;
+    if (this.writer?.pending.has(rel)) return false;
+    if (this.surelyFree(rel)) return true;
+    return this.privileged && lstatQuiet(abs) === undefined;
+  }
+
+  /**
+   * True when nothing can be at `rel`: its directory was made empty by this run, and this run
+   * put nothing at `rel` (entries are in `seen`, diff-mode copy-ups in `copiedUp`, directories
+   * made on the way are known directories, which callers check first).
+   */
+  private surelyFree(rel: string): boolean {
+    return this.createdDirs.has(parentOf(rel)) && !this.seen.has(rel) && !this.copiedUp.has(rel);
+  }
+
   private async file(rel: string, abs: string, e: TarEntry): Promise<void> {
     const h = e.header;
-    const fd = this.writable(rel, () => createExclusive(abs));
+    if (this.writer && this.freeForBackground(rel, abs, h)) {
+      const content: Uint8Array[] = [];
+      for await (const chunk of e.body()) content.push(chunk);
+      const owner = this.privileged ? { uid: h.uid, gid: h.gid } : undefined;
+      if (!this.privileged && (h.uid !== this.uid || h.gid !== this.gid)) this.ownershipSkipped++;
+      const file = {
+        path: abs,
+        entry: h.name,
+        mode: h.mode & 0o7777,
+        atime: h.atime ?? h.mtime,
+        mtime: h.mtime,
+      };
+      await this.writer.add(rel, owner ? { ...file, owner } : file, content);
+      return;
+    }
+    const fd = await this.replace(rel, abs, () => createExclusive(abs));
     try {
       if (h.sparse) {
         for await (const { offset, data } of e.segments()) writeAll(fd, data, offset);
         fs.ftruncateSync(fd, h.size);
       } else if (h.size > 0) {
-        for await (const chunk of e.body()) writeAll(fd, chunk);
+        // One writev per WRITE_BATCH bytes instead of one write per source chunk.
+        const batch: Uint8Array[] = [];
+        let batched = 0;
+        for await (const chunk of e.body()) {
+          batch.push(chunk);
+          batched += chunk.length;
+          if (batched >= WRITE_BATCH) {
+            writeChunks(fd, batch);
+            batch.length = 0;
+            batched = 0;
+          }
+        }
+        writeChunks(fd, batch);
       }
       this.owner(abs, h, fd);
       fs.fchmodSync(fd, h.mode & 0o7777);
@@ -425,7 +575,7 @@ class Applier {
     this.queueXattrs(rel, abs, h);
   }
 
-  private hardlink(rel: string, abs: string, h: TarHeader, existing: fs.Stats | undefined): void {
+  private hardlink(rel: string, abs: string, h: TarHeader): void {
     const targetParts = cleanName(h.linkname, this.root.policy);
     const invalid = (why: string) => invalidHardlink(h.name, h.linkname, why);
     if (targetParts.length === 0) throw invalid("the target is the root");
@@ -434,9 +584,16 @@ class Applier {
     const targetRel = [...parent, targetParts[targetParts.length - 1]].join("/");
     if (targetRel === rel) return;
     const targetAbs = this.root.abs(targetRel);
-    const target = lstatOrUndefined(targetAbs) ?? this.copyUpFile(targetParts, targetRel, h.name);
+    const target = lstatQuiet(targetAbs) ?? this.copyUpFile(targetParts, targetRel, h.name);
     if (!target) throw invalid("the target does not exist");
     if (target.isDirectory()) throw invalid("the target is a directory");
+    try {
+      this.writable(rel, () => linkSync(targetAbs, abs));
+      return;
+    } catch (err) {
+      if (!isExistsError(err)) throw err;
+    }
+    const existing = lstatQuiet(abs);
     if (existing) {
       if (existing.ino === target.ino && existing.dev === target.dev) return;
       this.remove(rel, abs, existing.isDirectory());
@@ -479,11 +636,11 @@ class Applier {
       const otherParts = other.split("/");
       const otherParent = this.root.resolveParent(otherParts, entry, "create") as string[];
       const otherRel = [...otherParent, otherParts[otherParts.length - 1]].join("/");
-      if (otherRel === rel || lstatOrUndefined(this.root.abs(otherRel))) continue;
+      if (otherRel === rel || lstatQuiet(this.root.abs(otherRel))) continue;
       this.writable(otherRel, () => linkSync(abs, this.root.abs(otherRel)));
       this.copiedUp.add(otherRel);
     }
-    return lstatOrUndefined(abs);
+    return lstatQuiet(abs);
   }
 
   private whiteout(parts: string[], target: string, entry: string): void {
@@ -512,7 +669,7 @@ class Applier {
   /** Removes what lower layers have at `rel`, keeping whatever this layer created there. */
   private removeLower(rel: string): void {
     const abs = this.root.abs(rel);
-    const st = lstatOrUndefined(abs);
+    const st = lstatQuiet(abs);
     if (!st) return;
     if (!this.seen.has(rel) && !this.seenAncestors.has(rel)) {
       this.remove(rel, abs, st.isDirectory());
@@ -533,7 +690,7 @@ class Applier {
       }
       keep[n] = h.xattrs[n] as Uint8Array;
     }
-    const st = lstatOrUndefined(abs);
+    const st = lstatQuiet(abs);
     if (st && Object.keys(keep).length > 0) this.xattrQueue.push({ rel, abs, ino: st.ino, xattrs: keep });
   }
 
@@ -554,7 +711,7 @@ class Applier {
       this.root.resolveParent([...parts, "-"], rel, "create");
     };
     for (const m of this.pendingWhiteouts) {
-      let local = lstatOrUndefined(this.root.abs(m.path));
+      let local = lstatQuiet(this.root.abs(m.path));
       if (local && m.kind === "whiteout" && this.copiedUp.has(m.path)) {
         this.remove(m.path, this.root.abs(m.path), false);
         local = undefined;
@@ -611,7 +768,7 @@ class Applier {
     // Only paths whose directories are still the ones this run checked, and still the same file.
     const batch = this.xattrQueue.filter((x) => {
       if (!this.root.isKnownDir(parentOf(x.rel))) return false;
-      return lstatOrUndefined(x.abs)?.ino === x.ino;
+      return lstatQuiet(x.abs)?.ino === x.ino;
     });
     const errors = writeXattrs(batch.map((x) => ({ path: x.abs, xattrs: x.xattrs })));
     if (errors) this.warn("xattr-failed", this.root.root, `some extended attributes were not set: ${errors}`);
@@ -661,11 +818,18 @@ export async function applyLayer(
   pipeline(tar, tap, () => {});
   const applier = new Applier(root, options);
   let entries = 0;
-  for await (const entry of readTar(tap)) {
-    if (options.signal?.aborted) throw new CairnError("E_ABORTED", `applying a layer to ${dir} was aborted`);
-    await applier.apply(entry);
-    entries++;
-    if (options.onProgress && entries % 256 === 0) options.onProgress({ entries, bytes: tap.bytes });
+  try {
+    for await (const entry of readTar(tap)) {
+      if (options.signal?.aborted)
+        throw new CairnError("E_ABORTED", `applying a layer to ${dir} was aborted`);
+      await applier.apply(entry);
+      entries++;
+      if (options.onProgress && entries % 256 === 0) options.onProgress({ entries, bytes: tap.bytes });
+    }
+    await applier.writer?.flush();
+  } finally {
+    // On failure too: the caller may remove the directory next, and no queued write may land after.
+    await applier.writer?.settle();
   }
   applier.finish();
   const diffId = tap.digest();
@@ -700,7 +864,7 @@ export async function unpackLayerAtomic(
   targetDir: string,
   options: ApplyLayerOptions = {},
 ): Promise<ApplyLayerResult> {
-  if (lstatOrUndefined(targetDir)) {
+  if (lstatQuiet(targetDir)) {
     throw new CairnError("E_IO", `cannot unpack into ${targetDir}: it already exists`, { path: targetDir });
   }
   const tmp = `${targetDir.replace(/\/+$/, "")}.tmp-${randomBytes(8).toString("hex")}`;
