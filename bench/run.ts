@@ -194,10 +194,12 @@ function targets(r: Results): TargetRow[] {
  */
 const BOUNDS = {
   pull:
-    "the local registry and the disk: the registry serves these 256 MiB to 4 parallel `curl`s in 0.15-0.4 s (no " +
-    "hashing, no fsync), and a `--cpu-prof` of cairn's pull shows its main thread 40% idle waiting for bytes; the " +
-    "rest is sha256 of every byte (0.12 s) and writes. skopeo waits on the same registry, so both sit near that floor " +
-    "and the ratio swings with the VM's disk from run to run",
+    "the local registry and the disk, which both tools wait on: the registry serves these 256 MiB to 4 parallel " +
+    "`curl`s writing files in 0.25-0.4 s (no hashing, no fsync). cairn's pull takes 0.57 s with its fsyncs " +
+    "disabled and 0.63 s with them (medians of 5), 0.12 s of it sha256 of every byte; its main thread is 40% idle " +
+    "waiting for bytes and the rest is per-chunk stream work (undici delivers ~64 KiB chunks). skopeo took 0.64 s " +
+    "in this run and 1.0 s (median of 5) in another with the same image, so the ratio swings with the VM's disk " +
+    "between 0.65x and 1.1x",
   push:
     "the registry, which hashes and stores every byte it receives: cairn's push of 256 MiB uses 0.55 s of CPU and " +
     "its main thread is 53% idle waiting for the registry's answers (`--cpu-prof`)",
