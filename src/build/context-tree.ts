@@ -4,7 +4,6 @@
  * what the files hold, not on when they were touched.
  */
 import { createReadStream, readFileSync, readlinkSync, statSync } from "node:fs";
-import path from "node:path";
 import type { ContextIndex } from "../dockerfile/index.js";
 import { CairnError } from "../errors/index.js";
 import type { ContentSource } from "../layer/index.js";
@@ -58,7 +57,7 @@ export class ContextTree implements SourceTree {
         type: "symlink",
         mode: 0o777,
         size: 0,
-        linkname: readlinkSync(path.join(this.index.root, rel)),
+        linkname: readlinkSync(this.hostPath(rel)),
         ...base,
       };
     }
@@ -78,14 +77,14 @@ export class ContextTree implements SourceTree {
 
   /** Where a context file is on disk. */
   hostPath(rel: string): string {
-    return path.join(this.index.root, rel);
+    const root = this.index.root;
+    return root.endsWith("/") ? root + rel : `${root}/${rel}`;
   }
 
   content(rel: string): ContentSource {
     const e = this.index.entries.get(rel);
     if (e?.type !== "file") throw new CairnError("E_NOT_FOUND", `no file ${rel} in the build context`);
-    const file = path.join(this.index.root, rel);
-    return openFileContent(file, e.size);
+    return openFileContent(this.hostPath(rel), e.size);
   }
 }
 

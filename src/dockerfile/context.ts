@@ -97,7 +97,8 @@ export async function indexContext(root: string, ignore?: IgnoreMatcher): Promis
     }
     for (const name of names) {
       const childRel = rel === "" ? name : `${rel}/${name}`;
-      const child = path.join(dir, name);
+      // Plain concatenation: path.join's normalizing made ~700 bytes of garbage per file.
+      const child = dir.endsWith("/") ? dir + name : `${dir}/${name}`;
       let st: Stats;
       try {
         st = lstatSync(child);
@@ -151,6 +152,12 @@ export function contextRelative(source: string): string {
 // Small files are read whole: a stream per file costs a 64 KiB+ buffer and several event-loop
 // turns each, which dominates contexts of tens of thousands of small files.
 const SMALL_FILE = 1 << 20;
+const encoder = new TextEncoder();
+
+/** `root/rel` for a relative path taken from the index (clean, no `..`). */
+function joinContext(root: string, rel: string): string {
+  return root.endsWith("/") ? root + rel : `${root}/${rel}`;
+}
 
 // One read buffer for every small file: a fresh buffer per file left the planner of a
 // 34,000-file context with ~100 MiB of garbage to collect.
@@ -198,7 +205,7 @@ async function fileDigest(
     const known = cache.get(rel, stamp);
     if (known !== undefined) return known;
   }
-  const file = path.join(root, rel);
+  const file = joinContext(root, rel);
   const readAt = Date.now();
   let digest: Digest;
   try {
@@ -244,30 +251,32 @@ export async function digestContextSource(
       (m) =>
         m.matches(p) || (root !== "." && p.startsWith(`${root}/`) && m.matches(p.slice(root.length + 1))),
     );
-  let listing = "";
+  // Hashed line by line: one string of the whole listing was tens of MiB of garbage.
+  const listing = createHasher("sha256");
+  const line = (text: string) => listing.update(encoder.encode(text));
   let count = 0;
   // Hardlinked files are copied as hardlinks: which names share a file is part of the source.
   const firstNames = new Map<string, string>();
   for (const root of roots) {
     const prefix = root === "." ? "" : `${root}/`;
     const members = [...index.entries.keys()].filter((p) => p === root || p.startsWith(prefix)).sort();
-    listing += `root ${JSON.stringify(root)}\n`;
+    line(`root ${JSON.stringify(root)}\n`);
     for (const p of members) {
       if (excluded(p, root)) continue;
       const entry = index.entries.get(p) as ContextEntry;
       let content = "";
       if (entry.type === "file") content = await fileDigest(index.root, p, entry, cache);
-      else if (entry.type === "symlink") content = readlinkSync(path.join(index.root, p));
+      else if (entry.type === "symlink") content = readlinkSync(joinContext(index.root, p));
       const inner = p === root ? "." : p.slice(prefix.length);
-      listing += `${JSON.stringify(inner)} ${entry.type} ${entry.mode.toString(8)} ${JSON.stringify(content)}`;
+      let text = `${JSON.stringify(inner)} ${entry.type} ${entry.mode.toString(8)} ${JSON.stringify(content)}`;
       if (entry.inode !== undefined) {
         const first = firstNames.get(entry.inode);
         if (first === undefined) firstNames.set(entry.inode, p);
-        else listing += ` link=${JSON.stringify(first)}`;
+        else text += ` link=${JSON.stringify(first)}`;
       }
-      listing += "\n";
+      line(`${text}\n`);
       count++;
     }
   }
-  return { matched: roots, entries: count, digest: digestBytes(listing) };
+  return { matched: roots, entries: count, digest: `sha256:${listing.hex()}` };
 }
