@@ -547,9 +547,11 @@ class Builder {
       entry.layer = made;
       report.diffId = made.diffId;
     }
+    const writtenFrom = layerMade === undefined && made !== undefined ? entries : undefined;
     if (state.cfg.author !== undefined) entry.author = state.cfg.author;
     if (createdBy !== undefined) entry.history = historyEntry(createdBy, entry.layer !== undefined, created);
     this.replay(state, entry);
+    if (writtenFrom) state.noteWrittenEntries(writtenFrom, this.epoch);
     await this.cache.put(key, entry);
     if (linkKey !== undefined) await this.cache.put(linkKey, entry);
     return false;

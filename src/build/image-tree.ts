@@ -8,8 +8,11 @@ import { CairnError } from "../errors/index.js";
 import type { Layer } from "../image/index.js";
 import {
   type ContentSource,
+  headerFieldsOf,
+  type LayerEntry,
   OPAQUE_MARKER,
   readTar,
+  sortEntries,
   type TarEntry,
   WHITEOUT_PREFIX,
 } from "../layer/index.js";
@@ -19,6 +22,24 @@ interface IndexedNode extends TreeNode {
   /** Which layer holds the bytes of a file, and where in that layer's tar. */
   layer?: number;
   ordinal?: number;
+  /** The file's member name in that layer, checked when its bytes are read. */
+  member?: string;
+}
+
+/** One tar member of a layer, as the tree indexes it. */
+interface LayerRecord {
+  ordinal: number;
+  rel: string;
+  type: TarEntry["header"]["type"] | LayerEntry["type"];
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkname: string;
+  devmajor: number;
+  devminor: number;
+  xattrs: Record<string, Uint8Array>;
 }
 
 interface Cursor {
@@ -109,8 +130,8 @@ export class ImageTree implements SourceTree {
     if (node?.type !== "file" || node.layer === undefined || node.ordinal === undefined) {
       throw new CairnError("E_NOT_FOUND", `${this.name}: no file at /${rel}`, { path: `/${rel}` });
     }
-    const { layer, ordinal } = node;
-    return () => this.read(layer, ordinal, rel);
+    const { layer, ordinal, member } = node;
+    return () => this.read(layer, ordinal, member ?? rel);
   }
 
   /** Reads a whole small file (e.g. /etc/passwd); undefined when it is not a file. */
@@ -178,15 +199,67 @@ export class ImageTree implements SourceTree {
   async addLayer(layer: Layer, signal?: AbortSignal): Promise<void> {
     const index = this.layerList.length;
     this.layerList.push(layer);
-    const whiteouts: string[] = [];
-    const opaques: string[] = [];
-    const entries: Array<{ rel: string; node: IndexedNode; hardlink?: string }> = [];
+    const records: LayerRecord[] = [];
     let ordinal = 0;
     const stream = await layer.openUncompressed(signal ? { signal } : {});
     for await (const entry of readTar(stream)) {
-      const at = ordinal++;
       const h = entry.header;
-      const rel = cleanMember(h.name);
+      records.push({
+        ordinal: ordinal++,
+        rel: cleanMember(h.name),
+        type: h.type,
+        mode: h.mode,
+        uid: h.uid,
+        gid: h.gid,
+        size: h.size,
+        mtime: h.mtime,
+        linkname: h.linkname,
+        devmajor: h.devmajor,
+        devminor: h.devminor,
+        xattrs: h.xattrs,
+      });
+    }
+    this.applyRecords(index, records);
+  }
+
+  /**
+   * Indexes a layer this build has just written from the entries it was made of, instead of
+   * reading the blob back: the same header fields the tar writer wrote, in the same order.
+   * Returns false (indexing nothing) for entries this shortcut does not cover (xattrs), which
+   * {@link addLayer} then reads from the blob. File reads still check each member's name.
+   */
+  addWrittenLayer(layer: Layer, entries: readonly LayerEntry[], epoch: number | undefined): boolean {
+    if (entries.some((e) => e.xattrs !== undefined && Object.keys(e.xattrs).length > 0)) return false;
+    const records: LayerRecord[] = [];
+    let ordinal = 0;
+    for (const entry of sortEntries(entries)) {
+      const h = headerFieldsOf(entry, epoch);
+      records.push({
+        ordinal: ordinal++,
+        rel: cleanMember(h.name),
+        type: entry.type,
+        mode: h.mode,
+        uid: h.uid,
+        gid: h.gid,
+        size: h.size,
+        mtime: h.mtime,
+        linkname: h.linkname,
+        devmajor: h.devmajor,
+        devminor: h.devminor,
+        xattrs: {},
+      });
+    }
+    this.layerList.push(layer);
+    this.applyRecords(this.layerList.length - 1, records);
+    return true;
+  }
+
+  private applyRecords(index: number, records: readonly LayerRecord[]): void {
+    const whiteouts: string[] = [];
+    const opaques: string[] = [];
+    const entries: Array<{ rel: string; node: IndexedNode; hardlink?: string }> = [];
+    for (const h of records) {
+      const rel = h.rel;
       const base = baseName(rel);
       if (base === OPAQUE_MARKER) {
         opaques.push(parentRel(rel));
@@ -210,7 +283,8 @@ export class ImageTree implements SourceTree {
       };
       if (type === "file") {
         node.layer = index;
-        node.ordinal = at;
+        node.ordinal = h.ordinal;
+        node.member = rel;
       }
       if (type === "symlink") node.linkname = h.linkname;
       if (type === "char-device" || type === "block-device") {
@@ -264,6 +338,13 @@ export class ImageTree implements SourceTree {
         }
         const at = cursor.next++;
         if (at === ordinal) {
+          // The index and the blob must agree: never hand out another member's bytes.
+          if (cleanMember(r.value.header.name) !== rel) {
+            throw new CairnError(
+              "E_LAYER_INVALID",
+              `${this.name}: member ${at} of layer ${layer} is ${JSON.stringify(r.value.header.name)}, expected /${rel}`,
+            );
+          }
           yield* r.value.body();
           return;
         }

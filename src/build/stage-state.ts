@@ -4,6 +4,7 @@
  */
 import type { Digest } from "../digest/index.js";
 import { type Image, imageFromParts, type Layer, toOci } from "../image/index.js";
+import type { LayerEntry } from "../layer/index.js";
 import {
   type ContainerConfig,
   type HistoryEntry,
@@ -41,6 +42,7 @@ export class StageState {
   platform: PlatformFields;
   created?: string;
   private tree?: ImageTree;
+  private readonly written = new Map<number, { entries: readonly LayerEntry[]; epoch: number | undefined }>();
   private treeFrom?: StageState;
 
   constructor(
@@ -92,6 +94,14 @@ export class StageState {
     this.diffIds.push(diffId);
   }
 
+  /**
+   * Records the entries the top layer was just written from, so that indexing the root file
+   * system need not read that layer back (`epoch` is the `sourceDateEpoch` it was written with).
+   */
+  noteWrittenEntries(entries: readonly LayerEntry[], epoch: number | undefined): void {
+    this.written.set(this.layers.length - 1, { entries, epoch });
+  }
+
   /** The root filesystem as it is now, indexed on first use and kept up to date incrementally. */
   async rootfs(signal?: AbortSignal): Promise<ImageTree> {
     if (!this.tree) {
@@ -99,7 +109,12 @@ export class StageState {
       this.tree = parentTree ? parentTree.clone(this.name) : new ImageTree(this.name);
     }
     for (let i = this.tree.layerCount; i < this.layers.length; i++) {
-      await this.tree.addLayer(this.layers[i] as Layer, signal);
+      const layer = this.layers[i] as Layer;
+      const written = this.written.get(i);
+      this.written.delete(i);
+      if (!written || !this.tree.addWrittenLayer(layer, written.entries, written.epoch)) {
+        await this.tree.addLayer(layer, signal);
+      }
     }
     return this.tree;
   }

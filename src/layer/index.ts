@@ -54,7 +54,7 @@ export {
   type TarHeader,
 } from "./tar-read.js";
 export type { SparseMap, SparseSegment } from "./tar-sparse.js";
-export { type PackTarOptions, packTar } from "./tar-write.js";
+export { type HeaderFields, headerFieldsOf, type PackTarOptions, packTar } from "./tar-write.js";
 export { deviceNumbers, type TreeWarning, type WalkOptions, walkTree } from "./tree.js";
 export { parseWhiteout, type WhiteoutKind } from "./whiteout.js";
 export {
