@@ -28,23 +28,20 @@ export interface IngestOptions {
 }
 
 // Small chunks are copied into a staging buffer and written together; big ones are written as
-// they come. Copying also protects against producers that reuse their chunk buffers. Two staging
-// buffers take turns, so one is written to disk while the next fills from the source.
+// they come. Copying also protects against producers that reuse their chunk buffers.
 const STAGE_BYTES = 1024 * 1024;
 const encoder = new TextEncoder();
 
+/** Fills a file sequentially, batching small chunks. */
 class ChunkWriter {
-  private stage: Uint8Array = new Uint8Array(STAGE_BYTES);
-  private spare: Uint8Array | undefined = new Uint8Array(STAGE_BYTES);
+  private readonly stage = new Uint8Array(STAGE_BYTES);
   private staged = 0;
-  private inFlight: Promise<void> | undefined;
 
   constructor(private readonly fh: fsp.FileHandle) {}
 
   async write(chunk: Uint8Array): Promise<void> {
     if (chunk.length >= STAGE_BYTES / 4) {
       await this.flush();
-      await this.settle();
       await this.writeAll(chunk);
       return;
     }
@@ -53,27 +50,11 @@ class ChunkWriter {
     this.staged += chunk.length;
   }
 
-  /** Starts writing what is staged (waiting for the write before it); {@link settle} waits. */
   async flush(): Promise<void> {
     if (this.staged === 0) return;
-    await this.settle();
-    const full = this.stage.subarray(0, this.staged);
-    const filled = this.stage;
-    this.stage = this.spare ?? new Uint8Array(STAGE_BYTES);
-    this.spare = undefined;
+    const n = this.staged;
     this.staged = 0;
-    this.inFlight = this.writeAll(full).then(() => {
-      this.spare = filled;
-    });
-    // Reported by settle(); this only keeps an early failure from being an unhandled rejection.
-    this.inFlight.catch(() => {});
-  }
-
-  /** Waits for the write in flight, if any, and reports its failure. */
-  async settle(): Promise<void> {
-    const pending = this.inFlight;
-    this.inFlight = undefined;
-    if (pending) await pending;
+    await this.writeAll(this.stage.subarray(0, n));
   }
 
   private async writeAll(bytes: Uint8Array): Promise<void> {
@@ -220,15 +201,8 @@ async function writeTemp(
   try {
     fh = await fsp.open(tmp, "wx");
     const writer = new ChunkWriter(fh);
-    try {
-      await fill(writer);
-      await writer.flush();
-    } catch (err) {
-      // Never close the file (or delete it) under a write still in flight.
-      await writer.settle().catch(() => {});
-      throw err;
-    }
-    await writer.settle();
+    await fill(writer);
+    await writer.flush();
     throwIfAborted(signal, "put");
     await fh.sync();
     await fh.close();
