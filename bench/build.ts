@@ -32,7 +32,7 @@ import { createLayer, type LayerEntry } from "../src/layer/index.js";
 import { hostPlatform } from "../src/manifest/index.js";
 import { detectRuntime } from "../src/runtime/index.js";
 import { type ChildCost, measureChild, settle } from "./measure.js";
-import { hasTool } from "./peers.js";
+import { buildahBudArgs, hasTool } from "./peers.js";
 import { median, table, toolVersion } from "./report.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -158,24 +158,7 @@ function cairnBuild(home: string, dockerfile: string, context: string, tag: stri
 }
 
 function buildahBuild(storage: string, dockerfile: string, context: string, tag: string) {
-  return measureChild("buildah", [
-    "--root",
-    path.join(storage, "root"),
-    "--runroot",
-    path.join(storage, "runroot"),
-    "--storage-driver",
-    "vfs",
-    "bud",
-    "--isolation",
-    "chroot",
-    "--layers",
-    "--quiet",
-    "-f",
-    dockerfile,
-    "-t",
-    tag,
-    context,
-  ]);
+  return measureChild("buildah", buildahBudArgs(storage, dockerfile, context, tag));
 }
 
 /** Cold then cached, `runs` times, each cold run on an empty store; returns one row. */

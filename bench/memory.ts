@@ -21,7 +21,7 @@ import { appendLayers, emptyImage, layerFromCreated, writeLocal } from "../src/i
 import { type CreatedLayer, createLayer, type LayerEntry } from "../src/layer/index.js";
 import { startRegistry, type TestRegistry } from "../test/helpers/registry.js";
 import { type ChildCost, measureChild, settle } from "./measure.js";
-import { hasTool, SKOPEO_ENV, skopeoCopyArgs } from "./peers.js";
+import { buildahBudArgs, hasTool, SKOPEO_ENV, skopeoCopyArgs } from "./peers.js";
 import { table } from "./report.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -151,24 +151,7 @@ export async function benchMemory(options: { mebibytes?: number } = {}): Promise
     if (hasTool("buildah")) {
       const storage = path.join(work, "buildah");
       await add("build", "buildah bud (vfs)", () =>
-        measureChild("buildah", [
-          "--root",
-          path.join(storage, "root"),
-          "--runroot",
-          path.join(storage, "runroot"),
-          "--storage-driver",
-          "vfs",
-          "bud",
-          "--isolation",
-          "chroot",
-          "--layers",
-          "--quiet",
-          "-f",
-          dockerfile,
-          "-t",
-          "bench/copy:1",
-          out,
-        ]),
+        measureChild("buildah", buildahBudArgs(storage, dockerfile, out, "bench/copy:1")),
       );
       await fsp.rm(storage, { recursive: true, force: true });
     }

@@ -123,3 +123,28 @@ export function skopeoCopyArgs(src: string, dest: string): string[] {
     dest,
   ];
 }
+
+/**
+ * Arguments for `buildah bud` as the benches run it: vfs storage under `storage`, chroot
+ * isolation, a layer per step (`--layers`), quiet.
+ */
+export function buildahBudArgs(storage: string, dockerfile: string, context: string, tag: string): string[] {
+  return [
+    "--root",
+    path.join(storage, "root"),
+    "--runroot",
+    path.join(storage, "runroot"),
+    "--storage-driver",
+    "vfs",
+    "bud",
+    "--isolation",
+    "chroot",
+    "--layers",
+    "--quiet",
+    "-f",
+    dockerfile,
+    "-t",
+    tag,
+    context,
+  ];
+}

@@ -16,7 +16,7 @@ import type { Digest } from "../digest/index.js";
 import { CairnError, isCairnError } from "../errors/index.js";
 import { type ContentSource, decompressStream, readTar } from "../layer/index.js";
 import { type InlineFileSpec, InlineTree } from "./context-tree.js";
-import { baseName, parentRel, type SourceTree, type TreeNode } from "./tree.js";
+import { baseName, cleanMember, parentRel, type SourceTree, type TreeNode } from "./tree.js";
 
 type ArchiveKind = "tar" | "gzip" | "bzip2" | "xz" | "zstd";
 
@@ -160,16 +160,6 @@ class ArchiveTree implements SourceTree {
     }
     set.add(baseName(rel));
   }
-}
-
-function cleanMember(name: string): string {
-  const parts: string[] = [];
-  for (const p of name.split("/")) {
-    if (p === "" || p === ".") continue;
-    if (p === "..") parts.pop();
-    else parts.push(p);
-  }
-  return parts.join("/");
 }
 
 /**

@@ -10,10 +10,8 @@ import type { Digest } from "../digest/index.js";
 import {
   type BuildPlan,
   type ContextIndex,
-  createIgnoreMatcher,
   type DockerfileAst,
   type Instruction,
-  indexContext,
   type PlanSource,
   type PlanStage,
   type PlanStep,
@@ -178,7 +176,8 @@ class Builder {
   private cache!: StepCache;
   private bases!: BaseResolver;
   private plan!: BuildPlan;
-  private contextIndex: ContextIndex | undefined;
+  /** Set by the planner, which always walks the context (see makePlan). */
+  private contextIndex!: ContextIndex;
   private contextDir: string;
   private contextTree?: Promise<ContextTree>;
   private snapshots?: SnapshotStore;
@@ -671,12 +670,8 @@ class Builder {
 
   private context(): Promise<ContextTree> {
     if (!this.contextTree) {
-      // The planner's walk, when there was one: it used the same .dockerignore.
-      const index =
-        this.contextIndex !== undefined
-          ? Promise.resolve(this.contextIndex)
-          : indexContext(this.contextDir, createIgnoreMatcher(this.plan.dockerignore.patterns));
-      this.contextTree = index.then((i) => new ContextTree(i, this.mtime));
+      // The planner's walk of the context, with the same .dockerignore.
+      this.contextTree = Promise.resolve(new ContextTree(this.contextIndex, this.mtime));
     }
     return this.contextTree;
   }

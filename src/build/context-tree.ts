@@ -4,7 +4,7 @@
  * what the files hold, not on when they were touched.
  */
 import { createReadStream, readFileSync, readlinkSync, statSync } from "node:fs";
-import type { ContextIndex } from "../dockerfile/index.js";
+import { type ContextIndex, contextFilePath } from "../dockerfile/index.js";
 import { CairnError } from "../errors/index.js";
 import type { ContentSource } from "../layer/index.js";
 import { baseName, parentRel, type SourceTree, type TreeNode } from "./tree.js";
@@ -77,8 +77,7 @@ export class ContextTree implements SourceTree {
 
   /** Where a context file is on disk. */
   hostPath(rel: string): string {
-    const root = this.index.root;
-    return root.endsWith("/") ? root + rel : `${root}/${rel}`;
+    return contextFilePath(this.index, rel);
   }
 
   content(rel: string): ContentSource {

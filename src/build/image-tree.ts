@@ -8,6 +8,7 @@ import { CairnError } from "../errors/index.js";
 import type { Layer } from "../image/index.js";
 import {
   type ContentSource,
+  type HeaderFields,
   headerFieldsOf,
   type LayerEntry,
   OPAQUE_MARKER,
@@ -16,7 +17,7 @@ import {
   type TarEntry,
   WHITEOUT_PREFIX,
 } from "../layer/index.js";
-import { baseName, parentRel, type SourceTree, type TreeNode } from "./tree.js";
+import { baseName, cleanMember, parentRel, type SourceTree, type TreeNode } from "./tree.js";
 
 interface IndexedNode extends TreeNode {
   /** Which layer holds the bytes of a file, and where in that layer's tar. */
@@ -26,20 +27,14 @@ interface IndexedNode extends TreeNode {
   member?: string;
 }
 
-/** One tar member of a layer, as the tree indexes it. */
+/** One tar member of a layer, as the tree indexes it (its ordinal is its place in the list). */
 interface LayerRecord {
-  ordinal: number;
-  rel: string;
   type: TarEntry["header"]["type"] | LayerEntry["type"];
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
-  devmajor: number;
-  devminor: number;
-  xattrs: Record<string, Uint8Array>;
+  header: Pick<
+    HeaderFields,
+    "name" | "mode" | "uid" | "gid" | "size" | "mtime" | "linkname" | "devmajor" | "devminor"
+  >;
+  xattrs?: Record<string, Uint8Array>;
 }
 
 interface Cursor {
@@ -49,16 +44,6 @@ interface Cursor {
 }
 
 const ROOT: IndexedNode = { type: "directory", mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 };
-
-function cleanMember(name: string): string {
-  const parts: string[] = [];
-  for (const p of name.split("/")) {
-    if (p === "" || p === ".") continue;
-    if (p === "..") parts.pop();
-    else parts.push(p);
-  }
-  return parts.join("/");
-}
 
 function nodeType(type: TarEntry["header"]["type"]): TreeNode["type"] | "hardlink" | undefined {
   switch (type) {
@@ -200,24 +185,9 @@ export class ImageTree implements SourceTree {
     const index = this.layerList.length;
     this.layerList.push(layer);
     const records: LayerRecord[] = [];
-    let ordinal = 0;
     const stream = await layer.openUncompressed(signal ? { signal } : {});
-    for await (const entry of readTar(stream)) {
-      const h = entry.header;
-      records.push({
-        ordinal: ordinal++,
-        rel: cleanMember(h.name),
-        type: h.type,
-        mode: h.mode,
-        uid: h.uid,
-        gid: h.gid,
-        size: h.size,
-        mtime: h.mtime,
-        linkname: h.linkname,
-        devmajor: h.devmajor,
-        devminor: h.devminor,
-        xattrs: h.xattrs,
-      });
+    for await (const { header } of readTar(stream)) {
+      records.push({ type: header.type, header, xattrs: header.xattrs });
     }
     this.applyRecords(index, records);
   }
@@ -230,25 +200,10 @@ export class ImageTree implements SourceTree {
    */
   addWrittenLayer(layer: Layer, entries: readonly LayerEntry[], epoch: number | undefined): boolean {
     if (entries.some((e) => e.xattrs !== undefined && Object.keys(e.xattrs).length > 0)) return false;
-    const records: LayerRecord[] = [];
-    let ordinal = 0;
-    for (const entry of sortEntries(entries)) {
-      const h = headerFieldsOf(entry, epoch);
-      records.push({
-        ordinal: ordinal++,
-        rel: cleanMember(h.name),
-        type: entry.type,
-        mode: h.mode,
-        uid: h.uid,
-        gid: h.gid,
-        size: h.size,
-        mtime: h.mtime,
-        linkname: h.linkname,
-        devmajor: h.devmajor,
-        devminor: h.devminor,
-        xattrs: {},
-      });
-    }
+    // The order and header fields the tar writer used for these entries.
+    const records = sortEntries(entries).map(
+      (entry): LayerRecord => ({ type: entry.type, header: headerFieldsOf(entry, epoch) }),
+    );
     this.layerList.push(layer);
     this.applyRecords(this.layerList.length - 1, records);
     return true;
@@ -258,8 +213,8 @@ export class ImageTree implements SourceTree {
     const whiteouts: string[] = [];
     const opaques: string[] = [];
     const entries: Array<{ rel: string; node: IndexedNode; hardlink?: string }> = [];
-    for (const h of records) {
-      const rel = h.rel;
+    for (const [ordinal, { type: recordType, header: h, xattrs }] of records.entries()) {
+      const rel = cleanMember(h.name);
       const base = baseName(rel);
       if (base === OPAQUE_MARKER) {
         opaques.push(parentRel(rel));
@@ -271,7 +226,7 @@ export class ImageTree implements SourceTree {
         whiteouts.push(dir === "" ? hidden : `${dir}/${hidden}`);
         continue;
       }
-      const type = nodeType(h.type);
+      const type = nodeType(recordType);
       if (type === undefined) continue;
       const node: IndexedNode = {
         type: type === "hardlink" ? "file" : type,
@@ -283,7 +238,7 @@ export class ImageTree implements SourceTree {
       };
       if (type === "file") {
         node.layer = index;
-        node.ordinal = h.ordinal;
+        node.ordinal = ordinal;
         node.member = rel;
       }
       if (type === "symlink") node.linkname = h.linkname;
@@ -291,7 +246,7 @@ export class ImageTree implements SourceTree {
         node.devmajor = h.devmajor;
         node.devminor = h.devminor;
       }
-      if (Object.keys(h.xattrs).length > 0) node.xattrs = { ...h.xattrs };
+      if (xattrs && Object.keys(xattrs).length > 0) node.xattrs = { ...xattrs };
       entries.push(type === "hardlink" ? { rel, node, hardlink: cleanMember(h.linkname) } : { rel, node });
     }
     for (const dir of opaques) this.clearChildren(dir);

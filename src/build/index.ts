@@ -53,6 +53,7 @@ export {
 export { StageState } from "./stage-state.js";
 export {
   baseName,
+  cleanMember,
   joinRel,
   parentRel,
   pathParts,

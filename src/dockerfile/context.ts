@@ -31,8 +31,6 @@ export interface ContextEntry {
    * key under which a {@link ContextDigestCache} may remember its digest.
    */
   stamp?: string;
-  /** For a file: when its inode last changed (ms since the epoch). */
-  ctimeMs?: number;
 }
 
 /**
@@ -97,8 +95,7 @@ export async function indexContext(root: string, ignore?: IgnoreMatcher): Promis
     }
     for (const name of names) {
       const childRel = rel === "" ? name : `${rel}/${name}`;
-      // Plain concatenation: path.join's normalizing made ~700 bytes of garbage per file.
-      const child = dir.endsWith("/") ? dir + name : `${dir}/${name}`;
+      const child = joinContext(dir, name);
       let st: Stats;
       try {
         st = lstatSync(child);
@@ -122,7 +119,6 @@ export async function indexContext(root: string, ignore?: IgnoreMatcher): Promis
         if (type === "file") {
           if (st.nlink > 1) entry.inode = `${st.dev}:${st.ino}`;
           entry.stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-          entry.ctimeMs = st.ctimeMs;
         }
         entries.set(childRel, entry);
       }
@@ -154,7 +150,19 @@ export function contextRelative(source: string): string {
 const SMALL_FILE = 1 << 20;
 const encoder = new TextEncoder();
 
-/** `root/rel` for a relative path taken from the index (clean, no `..`). */
+/**
+ * Where a file of the index is on disk: `root/rel` by plain concatenation (the index's paths
+ * are clean and relative; `path.join`'s normalizing made ~700 bytes of garbage per file).
+ *
+ * @example
+ * ```ts
+ * contextFilePath(index, "src/main.ts") // "/work/app/src/main.ts"
+ * ```
+ */
+export function contextFilePath(index: ContextIndex, rel: string): string {
+  return joinContext(index.root, rel);
+}
+
 function joinContext(root: string, rel: string): string {
   return root.endsWith("/") ? root + rel : `${root}/${rel}`;
 }
@@ -163,7 +171,8 @@ function joinContext(root: string, rel: string): string {
 // 34,000-file context with ~100 MiB of garbage to collect.
 let readBuffer: Buffer | undefined;
 
-function smallFileDigest(file: string): Digest {
+/** The digest of a small file read whole, or undefined when it has grown past the small size. */
+function smallFileDigest(file: string): Digest | undefined {
   readBuffer ??= Buffer.allocUnsafe(SMALL_FILE + 1);
   const fd = openSync(file, "r");
   let length = 0;
@@ -172,26 +181,12 @@ function smallFileDigest(file: string): Digest {
       const n = readSync(fd, readBuffer, length, readBuffer.length - length, null);
       if (n === 0) break;
       length += n;
-      // The file grew past the small-file size while being read: hash it as a stream instead.
-      if (length === readBuffer.length) return digestGrownFile(fd);
+      if (length === readBuffer.length) return undefined;
     }
   } finally {
     closeSync(fd);
   }
   return digestBytes(readBuffer.subarray(0, length));
-}
-
-function digestGrownFile(fd: number): Digest {
-  const hasher = createHasher("sha256");
-  const chunk = Buffer.allocUnsafe(SMALL_FILE);
-  let position = 0;
-  for (;;) {
-    const n = readSync(fd, chunk, 0, chunk.length, position);
-    if (n === 0) break;
-    hasher.update(chunk.subarray(0, n));
-    position += n;
-  }
-  return `sha256:${hasher.hex()}`;
 }
 
 async function fileDigest(
@@ -209,10 +204,10 @@ async function fileDigest(
   const readAt = Date.now();
   let digest: Digest;
   try {
+    // A file that grew past the small size since it was listed is hashed as a stream.
     digest =
-      entry.size <= SMALL_FILE
-        ? smallFileDigest(file)
-        : await digestOf(createReadStream(file, { highWaterMark: SMALL_FILE }));
+      (entry.size <= SMALL_FILE ? smallFileDigest(file) : undefined) ??
+      (await digestOf(createReadStream(file, { highWaterMark: SMALL_FILE })));
   } catch (err) {
     throw new CairnError("E_IO", `cannot read ${file}: ${(err as Error).message}`, {
       path: file,

@@ -15,6 +15,7 @@ export {
   type ContextEntry,
   type ContextIndex,
   type ContextSourceDigest,
+  contextFilePath,
   contextRelative,
   digestContextSource,
   hasWildcard,
