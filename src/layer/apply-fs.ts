@@ -1,31 +1,13 @@
 /**
  * File system calls on the hot path of applying a layer, shaped so that the common case costs
- * one system call and no JS exception: a missing path is an answer, not an error (building an
- * ENOENT exception costs more than the `lstat` itself), and a file's content goes out in as
- * few `writev` calls as its chunks allow.
+ * one system call and no JS exception: a create that finds something in the way is told apart
+ * by its error code, and a file's content goes out in as few `writev` calls as its chunks allow.
+ * (A missing path is `lstatOrUndefined` in fs-sync.ts.)
  */
-import fs, { type Stats } from "node:fs";
-import { fsPath } from "./names.js";
+import fs from "node:fs";
 
 /** Linux's limit on buffers per `writev` call. */
 const IOV_MAX = 1024;
-
-/**
- * `lstat` that gives undefined for a missing path (ENOENT/ENOTDIR) without throwing internally.
- *
- * @example
- * ```ts
- * if (lstatQuiet("/rootfs/etc")?.isDirectory()) console.log("merge into it")
- * ```
- */
-export function lstatQuiet(p: string): Stats | undefined {
-  try {
-    return fs.lstatSync(fsPath(p), { throwIfNoEntry: false });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
-    throw e;
-  }
-}
 
 /**
  * True for the error a create call (`open` with `O_EXCL`, `mkdir`, `symlink`, `link`) gives

@@ -26,7 +26,7 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { pipeline } from "node:stream";
 import type { Digest } from "../digest/index.js";
 import { CairnError, isCairnError } from "../errors/index.js";
-import { isExistsError, lstatQuiet, writeChunks } from "./apply-fs.js";
+import { isExistsError, writeChunks } from "./apply-fs.js";
 import { BACKGROUND_MAX_FILE, BackgroundWriter } from "./background-writer.js";
 import { type Compression, type OpenLayerOptions, openLayerStream } from "./compression.js";
 import {
@@ -34,6 +34,7 @@ import {
   createExclusive,
   lchownSync,
   linkSync,
+  lstatOrUndefined,
   lutimesSync,
   mkdirSync,
   readdirNames,
@@ -334,7 +335,7 @@ class Applier {
       case "char-device":
       case "block-device":
       case "fifo": {
-        const existing = lstatQuiet(abs);
+        const existing = lstatOrUndefined(abs);
         if (existing) this.remove(rel, abs, existing.isDirectory());
         if (!this.special(rel, abs, parent, h, h.type)) return;
         break;
@@ -369,7 +370,7 @@ class Applier {
       // mkdir first. Elsewhere (lower layers' directories) look first, as most are there.
       let created = this.surelyFree(rel) && this.mkdirIfFree(rel, abs);
       if (!created) {
-        const existing = lstatQuiet(abs);
+        const existing = lstatOrUndefined(abs);
         if (!existing?.isDirectory()) {
           this.writable(rel, () => {
             if (existing) removePath(abs, false);
@@ -438,7 +439,7 @@ class Applier {
     }
     // What is there may be a directory holding queued files.
     await this.writer?.flush();
-    const existing = lstatQuiet(abs);
+    const existing = lstatOrUndefined(abs);
     if (existing) this.remove(rel, abs, existing.isDirectory());
     return this.writable(rel, make);
   }
@@ -454,7 +455,7 @@ class Applier {
       if (this.privileged || (e as NodeJS.ErrnoException).code !== "EACCES") throw e;
       const parent = parentOf(rel);
       const abs = this.root.abs(parent);
-      const st = lstatQuiet(abs);
+      const st = lstatOrUndefined(abs);
       if (!st?.isDirectory() || !this.root.isKnownDir(parent) || (st.mode & 0o700) === 0o700) throw e;
       if (!this.restoreModes.has(parent)) this.restoreModes.set(parent, st.mode & 0o7777);
       chmodSync(abs, (st.mode & 0o7777) | 0o700);
@@ -517,7 +518,7 @@ class Applier {
     if (this.options.xattrs !== false && Object.keys(h.xattrs).length > 0) return false;
     if (this.writer?.pending.has(rel)) return false;
     if (this.surelyFree(rel)) return true;
-    return this.privileged && lstatQuiet(abs) === undefined;
+    return this.privileged && lstatOrUndefined(abs) === undefined;
   }
 
   /**
@@ -584,7 +585,7 @@ class Applier {
     const targetRel = [...parent, targetParts[targetParts.length - 1]].join("/");
     if (targetRel === rel) return;
     const targetAbs = this.root.abs(targetRel);
-    const target = lstatQuiet(targetAbs) ?? this.copyUpFile(targetParts, targetRel, h.name);
+    const target = lstatOrUndefined(targetAbs) ?? this.copyUpFile(targetParts, targetRel, h.name);
     if (!target) throw invalid("the target does not exist");
     if (target.isDirectory()) throw invalid("the target is a directory");
     try {
@@ -593,7 +594,7 @@ class Applier {
     } catch (err) {
       if (!isExistsError(err)) throw err;
     }
-    const existing = lstatQuiet(abs);
+    const existing = lstatOrUndefined(abs);
     if (existing) {
       if (existing.ino === target.ino && existing.dev === target.dev) return;
       this.remove(rel, abs, existing.isDirectory());
@@ -636,11 +637,11 @@ class Applier {
       const otherParts = other.split("/");
       const otherParent = this.root.resolveParent(otherParts, entry, "create") as string[];
       const otherRel = [...otherParent, otherParts[otherParts.length - 1]].join("/");
-      if (otherRel === rel || lstatQuiet(this.root.abs(otherRel))) continue;
+      if (otherRel === rel || lstatOrUndefined(this.root.abs(otherRel))) continue;
       this.writable(otherRel, () => linkSync(abs, this.root.abs(otherRel)));
       this.copiedUp.add(otherRel);
     }
-    return lstatQuiet(abs);
+    return lstatOrUndefined(abs);
   }
 
   private whiteout(parts: string[], target: string, entry: string): void {
@@ -669,7 +670,7 @@ class Applier {
   /** Removes what lower layers have at `rel`, keeping whatever this layer created there. */
   private removeLower(rel: string): void {
     const abs = this.root.abs(rel);
-    const st = lstatQuiet(abs);
+    const st = lstatOrUndefined(abs);
     if (!st) return;
     if (!this.seen.has(rel) && !this.seenAncestors.has(rel)) {
       this.remove(rel, abs, st.isDirectory());
@@ -690,7 +691,7 @@ class Applier {
       }
       keep[n] = h.xattrs[n] as Uint8Array;
     }
-    const st = lstatQuiet(abs);
+    const st = lstatOrUndefined(abs);
     if (st && Object.keys(keep).length > 0) this.xattrQueue.push({ rel, abs, ino: st.ino, xattrs: keep });
   }
 
@@ -711,7 +712,7 @@ class Applier {
       this.root.resolveParent([...parts, "-"], rel, "create");
     };
     for (const m of this.pendingWhiteouts) {
-      let local = lstatQuiet(this.root.abs(m.path));
+      let local = lstatOrUndefined(this.root.abs(m.path));
       if (local && m.kind === "whiteout" && this.copiedUp.has(m.path)) {
         this.remove(m.path, this.root.abs(m.path), false);
         local = undefined;
@@ -768,7 +769,7 @@ class Applier {
     // Only paths whose directories are still the ones this run checked, and still the same file.
     const batch = this.xattrQueue.filter((x) => {
       if (!this.root.isKnownDir(parentOf(x.rel))) return false;
-      return lstatQuiet(x.abs)?.ino === x.ino;
+      return lstatOrUndefined(x.abs)?.ino === x.ino;
     });
     const errors = writeXattrs(batch.map((x) => ({ path: x.abs, xattrs: x.xattrs })));
     if (errors) this.warn("xattr-failed", this.root.root, `some extended attributes were not set: ${errors}`);
@@ -864,7 +865,7 @@ export async function unpackLayerAtomic(
   targetDir: string,
   options: ApplyLayerOptions = {},
 ): Promise<ApplyLayerResult> {
-  if (lstatQuiet(targetDir)) {
+  if (lstatOrUndefined(targetDir)) {
     throw new CairnError("E_IO", `cannot unpack into ${targetDir}: it already exists`, { path: targetDir });
   }
   const tmp = `${targetDir.replace(/\/+$/, "")}.tmp-${randomBytes(8).toString("hex")}`;

@@ -16,11 +16,11 @@ import { decodeName, fsPath } from "./names.js";
  * ```
  */
 export function lstatOrUndefined(p: string): Stats | undefined {
+  // ENOENT comes back as undefined without an exception: building one costs more than the lstat.
   try {
-    return fs.lstatSync(fsPath(p));
+    return fs.lstatSync(fsPath(p), { throwIfNoEntry: false });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
     throw e;
   }
 }
