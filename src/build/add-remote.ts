@@ -15,8 +15,9 @@ import { createGunzip } from "node:zlib";
 import type { Digest } from "../digest/index.js";
 import { CairnError, isCairnError } from "../errors/index.js";
 import { type ContentSource, decompressStream, readTar } from "../layer/index.js";
+import { viewPath } from "../unionfs/index.js";
 import { type InlineFileSpec, InlineTree } from "./context-tree.js";
-import { baseName, cleanMember, parentRel, type SourceTree, type TreeNode } from "./tree.js";
+import { baseName, parentRel, type SourceTree, type TreeNode } from "./tree.js";
 
 type ArchiveKind = "tar" | "gzip" | "bzip2" | "xz" | "zstd";
 
@@ -177,7 +178,7 @@ export async function unpackArchive(file: string, kind: ArchiveKind, tmpDir: str
   let n = 0;
   for await (const entry of readTar(decompressed(file, kind))) {
     const h = entry.header;
-    const rel = cleanMember(h.name);
+    const rel = viewPath(h.name);
     const base = { mode: h.mode & 0o7777, uid: h.uid, gid: h.gid, mtime: Math.floor(h.mtime), size: 0 };
     switch (h.type) {
       case "directory":
@@ -190,7 +191,7 @@ export async function unpackArchive(file: string, kind: ArchiveKind, tmpDir: str
         break;
       }
       case "hardlink": {
-        const targetRel = cleanMember(h.linkname);
+        const targetRel = viewPath(h.linkname);
         const target = tree.nodes.get(targetRel);
         if (target?.type === "file") {
           target.linkKey ??= targetRel;

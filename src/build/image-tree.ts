@@ -17,7 +17,8 @@ import {
   type TarEntry,
   WHITEOUT_PREFIX,
 } from "../layer/index.js";
-import { baseName, cleanMember, parentRel, type SourceTree, type TreeNode } from "./tree.js";
+import { viewPath } from "../unionfs/index.js";
+import { baseName, parentRel, type SourceTree, type TreeNode } from "./tree.js";
 
 interface IndexedNode extends TreeNode {
   /** Which layer holds the bytes of a file, and where in that layer's tar. */
@@ -214,7 +215,7 @@ export class ImageTree implements SourceTree {
     const opaques: string[] = [];
     const entries: Array<{ rel: string; node: IndexedNode; hardlink?: string }> = [];
     for (const [ordinal, { type: recordType, header: h, xattrs }] of records.entries()) {
-      const rel = cleanMember(h.name);
+      const rel = viewPath(h.name);
       const base = baseName(rel);
       if (base === OPAQUE_MARKER) {
         opaques.push(parentRel(rel));
@@ -247,7 +248,7 @@ export class ImageTree implements SourceTree {
         node.devminor = h.devminor;
       }
       if (xattrs && Object.keys(xattrs).length > 0) node.xattrs = { ...xattrs };
-      entries.push(type === "hardlink" ? { rel, node, hardlink: cleanMember(h.linkname) } : { rel, node });
+      entries.push(type === "hardlink" ? { rel, node, hardlink: viewPath(h.linkname) } : { rel, node });
     }
     for (const dir of opaques) this.clearChildren(dir);
     for (const p of whiteouts) this.removePath(p);
@@ -294,7 +295,7 @@ export class ImageTree implements SourceTree {
         const at = cursor.next++;
         if (at === ordinal) {
           // The index and the blob must agree: never hand out another member's bytes.
-          if (cleanMember(r.value.header.name) !== rel) {
+          if (viewPath(r.value.header.name) !== rel) {
             throw new CairnError(
               "E_LAYER_INVALID",
               `${this.name}: member ${at} of layer ${layer} is ${JSON.stringify(r.value.header.name)}, expected /${rel}`,

@@ -53,7 +53,6 @@ export {
 export { StageState } from "./stage-state.js";
 export {
   baseName,
-  cleanMember,
   joinRel,
   parentRel,
   pathParts,

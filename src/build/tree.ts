@@ -69,25 +69,6 @@ export function parentRel(rel: string): string {
   return i < 0 ? "" : rel.slice(0, i);
 }
 
-/**
- * A tar member name as a relative path in a tree: `.` and empty elements dropped, `..` taking
- * one element off (never above the root), no leading or trailing `/`.
- *
- * @example
- * ```ts
- * cleanMember("./usr/../etc//passwd") // "etc/passwd"
- * ```
- */
-export function cleanMember(name: string): string {
-  const parts: string[] = [];
-  for (const p of name.split("/")) {
-    if (p === "" || p === ".") continue;
-    if (p === "..") parts.pop();
-    else parts.push(p);
-  }
-  return parts.join("/");
-}
-
 /** The last element of a relative path. *
  * @example
  * ```ts
