@@ -7,6 +7,7 @@ export { chainId, chainIds } from "./chain-id.js";
 export { DiskLayer, nodeInfo } from "./disk-layer.js";
 export { type ExportImageOptions, type ExportResult, exportImage } from "./export.js";
 export { type FlattenedImage, type FlattenOptions, flatten } from "./flatten.js";
+export { layerForApply } from "./layer-for-apply.js";
 export {
   type MaterializeOptions,
   type MaterializeResult,

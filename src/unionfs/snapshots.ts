@@ -26,6 +26,7 @@ import type { Image, Layer } from "../image/index.js";
 import { type ApplyProgress, type ApplyWarning, applyLayer } from "../layer/index.js";
 import { chainIds } from "./chain-id.js";
 import { DiskLayer } from "./disk-layer.js";
+import { layerForApply } from "./layer-for-apply.js";
 import { removeTree } from "./remove-tree.js";
 import { LayerStack } from "./stack.js";
 
@@ -540,7 +541,7 @@ export class SnapshotStore {
       await mkdir(fsDir, { mode: 0o755 });
       const stack = this.stack(lowers);
       const result = await applyLayer(
-        await layer.open(options.signal ? { signal: options.signal } : {}),
+        await layerForApply(layer, diffId, options.signal ? { signal: options.signal } : {}),
         fsDir,
         {
           mediaType: layer.descriptor.mediaType,

@@ -10,6 +10,7 @@ import type { Digest } from "../digest/index.js";
 import { CairnError, isCairnError } from "../errors/index.js";
 import type { Image, Layer } from "../image/index.js";
 import { type ApplyWarning, applyLayer, type UnsafePathPolicy } from "../layer/index.js";
+import { layerForApply } from "./layer-for-apply.js";
 import { type MaterializeWarning, materialize } from "./materialize.js";
 import { removeTree } from "./remove-tree.js";
 import type { SnapshotProgress, SnapshotStore } from "./snapshots.js";
@@ -107,24 +108,28 @@ async function byApplying(image: Image, dir: string, options: UnpackImageOptions
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i] as Layer;
     options.onProgress?.({ kind: "layer", layer: i, layers: layers.length, digest: layer.descriptor.digest });
-    const r = await applyLayer(await layer.open(options.signal ? { signal: options.signal } : {}), dir, {
-      mediaType: layer.descriptor.mediaType,
-      expectedDiffId: diffIds[i] as Digest,
-      ...(options.rootless !== undefined ? { rootless: options.rootless } : {}),
-      ...(options.unsafePaths !== undefined ? { unsafePaths: options.unsafePaths } : {}),
-      ...(options.xattrs !== undefined ? { xattrs: options.xattrs } : {}),
-      ...(options.maxUncompressedBytes !== undefined
-        ? { maxUncompressedBytes: options.maxUncompressedBytes }
-        : {}),
-      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress
-        ? {
-            onProgress: (p) =>
-              options.onProgress?.({ kind: "apply", layer: i, entries: p.entries, bytes: p.bytes }),
-          }
-        : {}),
-    });
+    const r = await applyLayer(
+      await layerForApply(layer, diffIds[i] as Digest, options.signal ? { signal: options.signal } : {}),
+      dir,
+      {
+        mediaType: layer.descriptor.mediaType,
+        expectedDiffId: diffIds[i] as Digest,
+        ...(options.rootless !== undefined ? { rootless: options.rootless } : {}),
+        ...(options.unsafePaths !== undefined ? { unsafePaths: options.unsafePaths } : {}),
+        ...(options.xattrs !== undefined ? { xattrs: options.xattrs } : {}),
+        ...(options.maxUncompressedBytes !== undefined
+          ? { maxUncompressedBytes: options.maxUncompressedBytes }
+          : {}),
+        ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onProgress
+          ? {
+              onProgress: (p) =>
+                options.onProgress?.({ kind: "apply", layer: i, entries: p.entries, bytes: p.bytes }),
+            }
+          : {}),
+      },
+    );
     entries += r.entries;
   }
   return { method: "apply", layers: layers.length, entries };
