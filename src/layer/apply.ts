@@ -177,6 +177,12 @@ class Applier {
   /** Creates small new files on worker threads. */
   readonly writer: BackgroundWriter | undefined;
   private readonly dirMeta = new Map<string, DirMeta>();
+  /**
+   * Directories of lower layers this layer changes (adds, replaces or removes children) without
+   * an entry of its own: their times before the change, put back at the end, as umoci does and
+   * as the snapshot path gives (diff mode copies them up with the lower times).
+   */
+  private readonly keptTimes = new Map<string, { atime: number; mtime: number }>();
   private readonly xattrQueue: PendingXattrs[] = [];
   private ownershipSkipped = 0;
   /** Without privileges: directories made owner-writable to write into them, with their modes. */
@@ -314,6 +320,7 @@ class Applier {
     const parent = this.root.resolveParent(parts, h.name, "create") as string[];
     const rel = [...parent, base].join("/");
     const abs = this.root.abs(rel);
+    this.keepTimes(parent.length === 0 ? "" : parent.join("/"));
     // No lstat up front: each kind below learns what is already at `rel` from its own create
     // call (EEXIST) or from what this run knows, and looks only when something is there.
     switch (h.type) {
@@ -649,6 +656,7 @@ class Applier {
     const parent = this.root.resolveParent(parts, entry, "nofollow");
     if (!parent) return;
     const rel = [...parent, target].join("/");
+    this.keepTimes(parent.join("/"));
     if (this.options.diff) {
       this.pendingWhiteouts.push({ kind: "whiteout", path: rel });
       this.hiddenPaths.add(rel);
@@ -659,12 +667,21 @@ class Applier {
     const dir = this.root.resolveParent(parts, entry, "nofollow");
     if (!dir) return;
     const rel = dir.join("/");
+    this.keepTimes(rel);
     if (this.options.diff) {
       this.pendingWhiteouts.push({ kind: "opaque", path: rel });
       this.hiddenChildren.add(rel);
       return;
     }
     for (const child of readdirNames(this.root.abs(rel))) this.removeLower(rel ? `${rel}/${child}` : child);
+  }
+
+  /** Notes the times of `dir` before this layer first changes it (see keptTimes). */
+  private keepTimes(dir: string): void {
+    if (this.options.diff || this.keptTimes.has(dir) || this.dirMeta.has(dir) || this.createdDirs.has(dir))
+      return;
+    const st = lstatOrUndefined(this.root.abs(dir));
+    if (st?.isDirectory()) this.keptTimes.set(dir, { atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
   }
 
   /** Removes what lower layers have at `rel`, keeping whatever this layer created there. */
@@ -765,6 +782,10 @@ class Applier {
       const abs = this.root.abs(rel);
       if (!this.privileged && (m.mode & 0o700) !== 0o700) chmodSync(abs, m.mode);
       lutimesSync(abs, m.atime, m.mtime);
+    }
+    for (const [rel, t] of this.keptTimes) {
+      if (this.dirMeta.has(rel) || !this.root.isKnownDir(rel)) continue;
+      lutimesSync(this.root.abs(rel), t.atime, t.mtime);
     }
     // Only paths whose directories are still the ones this run checked, and still the same file.
     const batch = this.xattrQueue.filter((x) => {
