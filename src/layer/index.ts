@@ -14,6 +14,7 @@ export {
   type RecordedWhiteout,
   unpackLayerAtomic,
 } from "./apply.js";
+export { BACKGROUND_MAX_FILE, type BackgroundFile, BackgroundWriter } from "./background-writer.js";
 export {
   ByteLimit,
   type Compression,

@@ -5,6 +5,8 @@
 import fs from "node:fs";
 import { CairnError } from "../errors/index.js";
 import {
+  BACKGROUND_MAX_FILE,
+  BackgroundWriter,
   fsPath,
   isOverlayXattr,
   makeDevice,
@@ -98,6 +100,37 @@ export async function materialize(
     fs.lutimesSync(p, info.mtime, info.mtime);
   };
 
+  // Small files are created on worker threads (see BackgroundWriter) while this thread walks on;
+  // directory attributes wait until they are all written (a new entry changes a directory's mtime,
+  // and a read-only mode would stop the creates without privileges).
+  const writer = link ? undefined : BackgroundWriter.create();
+  const directories: Array<{ abs: string; info: NodeInfo }> = [];
+
+  const contentOf = async (layer: LayerContent, rel: string, host: string | undefined) => {
+    if (host !== undefined) return [fs.readFileSync(fsPath(host))];
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of await layer.open(rel)) chunks.push(chunk);
+    return chunks;
+  };
+
+  /** Queues a small file for the writer threads; false when it must be written here. */
+  const queued = async (
+    layer: LayerContent,
+    rel: string,
+    abs: string,
+    info: NodeInfo,
+    host: string | undefined,
+  ) => {
+    if (!writer || info.size > BACKGROUND_MAX_FILE) return false;
+    const content = await contentOf(layer, rel, host);
+    let size = 0;
+    for (const c of content) size += c.length;
+    if (size > BACKGROUND_MAX_FILE) return false;
+    const file = { path: abs, entry: rel, mode: info.mode, atime: info.mtime, mtime: info.mtime };
+    await writer.add(rel, privileged ? { ...file, owner: { uid: info.uid, gid: info.gid } } : file, content);
+    return true;
+  };
+
   const writeContent = async (layer: LayerContent, rel: string, abs: string) => {
     const fd = fs.openSync(fsPath(abs), "wx", 0o600);
     try {
@@ -118,26 +151,36 @@ export async function materialize(
       const abs = `${absDir}/${name}`;
       const info = node.info;
       const layer = stack.layers[node.layer] as LayerContent;
+      /** False when the attributes are set elsewhere: by the writer threads, or at the end. */
       let setAttributes = true;
+      /** A second name of a file written already: nothing more to set. */
+      let linked = false;
       switch (info.type) {
         case "directory":
           fs.mkdirSync(fsPath(abs), { mode: 0o700 });
           await visit(child, abs);
+          if (writer) {
+            directories.push({ abs, info });
+            setAttributes = false;
+          }
           break;
         case "file": {
           const key = info.linkKey !== undefined ? `${node.layer}:${info.linkKey}` : undefined;
           const first = key !== undefined ? firstNames.get(key) : undefined;
           if (first !== undefined) {
             fs.linkSync(fsPath(first), fsPath(abs));
-            setAttributes = false;
+            linked = true;
             break;
           }
           if (key !== undefined) firstNames.set(key, abs);
           result.bytes += info.size;
           const host = layer.hostPath?.(child);
-          if (host !== undefined && link) {
-            fs.linkSync(fsPath(host), fsPath(abs));
+          // a hardlinked file is linked to by name later: it is written here, at once
+          if (key === undefined && (await queued(layer, child, abs, info, host))) {
             setAttributes = false;
+          } else if (host !== undefined && link) {
+            fs.linkSync(fsPath(host), fsPath(abs));
+            linked = true;
           } else if (host !== undefined) {
             fs.copyFileSync(
               fsPath(host),
@@ -172,15 +215,22 @@ export async function materialize(
           continue;
       }
       result.entries++;
-      if (!setAttributes && info.type === "file") continue;
-      attributes(abs, info, info.type === "symlink");
+      if (linked) continue;
+      if (setAttributes) attributes(abs, info, info.type === "symlink");
       const x = await xattrsOf(node.layer, child);
       if (x) pendingXattrs.push({ path: abs, xattrs: x });
     }
   };
 
   try {
-    await visit("", dest.replace(/\/+$/, "") || "/");
+    try {
+      await visit("", dest.replace(/\/+$/, "") || "/");
+      await writer?.flush();
+    } finally {
+      // on failure too: the caller may remove the tree next, and no queued write may land after
+      await writer?.settle();
+    }
+    for (const d of directories) attributes(d.abs, d.info, false);
     const root = stack.lookup("");
     if (root) attributes(dest, root.info, false);
   } catch (e) {
