@@ -50,7 +50,11 @@ async function timed(fn: () => Promise<void>): Promise<number> {
  * console.table(await benchRegistryTransfer(256, 4))
  * ```
  */
-export async function benchRegistryTransfer(mebibytes = 256, layers = 4): Promise<RegistryBench> {
+export async function benchRegistryTransfer(
+  mebibytes = 256,
+  layers = 4,
+  order: "cairn-first" | "skopeo-first" = "cairn-first",
+): Promise<RegistryBench> {
   const work = await fsp.mkdtemp(path.join(tmpdir(), "cairn-bench-registry-"));
   const registries: TestRegistry[] = [];
   try {
@@ -64,24 +68,40 @@ export async function benchRegistryTransfer(mebibytes = 256, layers = 4): Promis
     registries.push(forCairn, forSkopeo);
     const baseline = process.memoryUsage().rss;
     let peak = baseline;
-    const sampler = setInterval(() => {
+    let cairnPushSeconds = 0;
+    let cairnPullSeconds = 0;
+    let skopeoPushSeconds = 0;
+    let skopeoPullSeconds = 0;
+    const cairn = async () => {
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }, 20);
+      cairnPushSeconds = await timed(async () => {
+        await push(await src.image("bench"), `${forCairn.host}/bench/image:1`);
+      });
+      cairnPullSeconds = await timed(async () => {
+        await pull(`${forCairn.host}/bench/image:1`, { layout: path.join(work, "cairn-pull") });
+      });
+      clearInterval(sampler);
       peak = Math.max(peak, process.memoryUsage().rss);
-    }, 20);
-    const cairnPushSeconds = await timed(async () => {
-      await push(await src.image("bench"), `${forCairn.host}/bench/image:1`);
-    });
-    const cairnPullSeconds = await timed(async () => {
-      await pull(`${forCairn.host}/bench/image:1`, { layout: path.join(work, "cairn-pull") });
-    });
-    clearInterval(sampler);
-    peak = Math.max(peak, process.memoryUsage().rss);
-
-    const skopeoPushSeconds = await timed(() =>
-      skopeoCopy(`oci:${path.join(work, "src")}:bench`, `docker://${forSkopeo.host}/bench/image:1`),
-    );
-    const skopeoPullSeconds = await timed(() =>
-      skopeoCopy(`docker://${forSkopeo.host}/bench/image:1`, `oci:${path.join(work, "skopeo-pull")}:1`),
-    );
+    };
+    const skopeo = async () => {
+      skopeoPushSeconds = await timed(() =>
+        skopeoCopy(`oci:${path.join(work, "src")}:bench`, `docker://${forSkopeo.host}/bench/image:1`),
+      );
+      skopeoPullSeconds = await timed(() =>
+        skopeoCopy(`docker://${forSkopeo.host}/bench/image:1`, `oci:${path.join(work, "skopeo-pull")}:1`),
+      );
+    };
+    // Which tool goes first changes what the page cache and the VM's memory look like to it:
+    // callers alternate the order over runs.
+    if (order === "cairn-first") {
+      await cairn();
+      await skopeo();
+    } else {
+      await skopeo();
+      await cairn();
+    }
     return {
       mebibytes,
       layers,
