@@ -110,11 +110,17 @@ export function hasTool(bin: string): boolean {
 /** The environment skopeo runs with in the benches: no auth file, so it never reads real credentials. */
 export const SKOPEO_ENV = { ...process.env, REGISTRY_AUTH_FILE: "/nonexistent/cairn-bench-auth.json" };
 
-/** Arguments for `skopeo copy SRC DEST` against the benches' local, plain-HTTP registries. */
+/**
+ * Arguments for `skopeo copy SRC DEST` against the benches' local, plain-HTTP registries.
+ * `--preserve-digests` makes skopeo move the image as it is, like cairn: without it skopeo gzips
+ * uncompressed layers on the way to a registry or an OCI layout, so the two tools would not be
+ * doing the same job (its push got slower, and its pull of its own gzip layers skipped work).
+ */
 export function skopeoCopyArgs(src: string, dest: string): string[] {
   return [
     "--insecure-policy",
     "copy",
+    "--preserve-digests",
     "--src-tls-verify=false",
     "--dest-tls-verify=false",
     "--src-no-creds",

@@ -74,7 +74,9 @@ function registrySection(r: NonNullable<Results["registry"]>): string {
     "",
     `An image of ${r.layers} layers, ${r.mebibytes} MiB of pseudo-random bytes, pushed from an OCI layout to a local CNCF`,
     "registry (`docker-registry` on 127.0.0.1, plain HTTP, a fresh one per tool and run) and pulled back into",
-    "a new layout: cairn's `push`/`pull` (library calls) against `skopeo copy oci:… docker://…` and back.",
+    "a new layout: cairn's `push`/`pull` (library calls) against `skopeo copy --preserve-digests oci:… docker://…`",
+    "and back. The flag keeps skopeo from gzipping the uncompressed layers on the way (its default), so both",
+    "tools move the same bytes; the runs alternate which tool goes first.",
     `Medians of ${r.runs.length} runs; ratio < 1 means cairn is faster.`,
     "",
     table(
