@@ -197,15 +197,16 @@ function targets(r: Results): TargetRow[] {
  */
 const BOUNDS = {
   pull:
-    "the local registry and the disk, which both tools wait on: the registry serves these 256 MiB to 4 parallel " +
-    "`curl`s writing files in 0.25-0.4 s (no hashing, no fsync). cairn's pull takes 0.57 s with its fsyncs " +
-    "disabled and 0.63 s with them (medians of 5), 0.12 s of it sha256 of every byte; its main thread is 40% idle " +
-    "waiting for bytes and the rest is per-chunk stream work (undici delivers ~64 KiB chunks). skopeo took 0.64 s " +
-    "in this run and 1.0 s (median of 5) in another with the same image, so the ratio swings with the VM's disk " +
-    "between 0.65x and 1.1x",
+    "the same job as skopeo's (download, sha256 of every byte, write, fsync of each blob) must fit in ~0.4 s. " +
+    "On this VM 4 parallel `curl`s only writing the blobs to files take 0.24 s, but `curl | tee FILE | sha256sum` " +
+    "and `sync FILE` per blob take 0.83-0.89 s, and a 40-line Node program doing just undici GET, sha256, 1 MiB " +
+    "writes and fsync 0.55-0.66 s (cairn 0.65-0.76 s in the same runs). A raw-socket prototype reading into " +
+    "reused buffers (no HTTP features) got to 0.48-0.56 s: here, reading 256 MiB into fresh buffers costs 0.30 s " +
+    "of CPU against 0.08 s into one reused buffer, as first-touched memory is expensive in this VM",
   push:
-    "the registry, which hashes and stores every byte it receives: cairn's push of 256 MiB uses 0.55 s of CPU and " +
-    "its main thread is 53% idle waiting for the registry's answers (`--cpu-prof`)",
+    "the registry, which hashes and stores every byte: it spends 0.86-0.93 s of CPU on these 256 MiB (cairn " +
+    "0.56-0.72 s) on 2 cores. 4 parallel streamed `curl -T` uploads take 0.69-0.82 s, cairn 0.80-0.98 s and " +
+    "skopeo 1.17-1.26 s (same image, no recompression), so 0.6x of skopeo is at or below curl's time",
   unpackTar:
     "inode allocation in the kernel: on this ext4 (no journal), after the mass deletes between runs every new inode " +
     "costs up to ~470 us of kernel time (perf: the allocator skipping recently deleted inodes), for every tool; " +
