@@ -106,6 +106,39 @@ describe("the index.json lock", () => {
     expect(fs.existsSync(path.join(dir, INDEX_LOCK_FILE))).toBe(false);
   });
 
+  it("never exists without its holder's pid and token (a holder killed at any moment leaves no empty lock)", async () => {
+    await OciLayout.open(dir, { create: true });
+    const lockPath = path.join(dir, INDEX_LOCK_FILE);
+    let tagged = 0;
+    const child = spawnContentChild(["tag-loop", dir], (line) => {
+      if (line.startsWith("tagged ")) tagged++;
+    });
+    let seen = 0;
+    const unreadable: string[] = [];
+    const until = Date.now() + 1500;
+    while (Date.now() < until || tagged < 20) {
+      let raw: string;
+      try {
+        raw = fs.readFileSync(lockPath, "utf8");
+      } catch {
+        await new Promise((r) => setImmediate(r));
+        continue;
+      }
+      seen++;
+      try {
+        const info = JSON.parse(raw) as { pid?: unknown; token?: unknown };
+        if (typeof info.pid !== "number" || typeof info.token !== "string") unreadable.push(raw);
+      } catch {
+        unreadable.push(raw);
+      }
+      if (seen % 64 === 0) await new Promise((r) => setImmediate(r));
+    }
+    child.proc.kill("SIGKILL");
+    await child.exited;
+    expect(seen).toBeGreaterThan(0);
+    expect(unreadable).toEqual([]);
+  });
+
   it("is taken over when its holder's pid is dead on this host", async () => {
     const layout = await OciLayout.open(dir, { create: true });
     await writeLock(lockInfo(deadPid()));

@@ -156,7 +156,34 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+// The lock is written to a staging file and hard-linked into place, so it never exists without
+// its holder's pid and token: a holder killed between an O_EXCL create and the write would leave
+// an empty lock that only its age could break (30 s). File systems without hard links get the
+// O_EXCL create.
+const NO_HARD_LINKS: ReadonlySet<string> = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK"]);
+
 async function tryCreate(lockPath: string, info: LockInfo): Promise<boolean> {
+  const staged = `${lockPath}.${info.token}.tmp`;
+  try {
+    await fsp.writeFile(staged, JSON.stringify(info), { flag: "wx" });
+  } catch (err) {
+    await fsp.unlink(staged).catch(() => {});
+    throw ioError(err, "writing a lock file", staged);
+  }
+  try {
+    await fsp.link(staged, lockPath);
+    return true;
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === "EEXIST") return false;
+    if (code !== undefined && NO_HARD_LINKS.has(code)) return createInPlace(lockPath, info);
+    throw ioError(err, "creating a lock file", lockPath);
+  } finally {
+    await fsp.unlink(staged).catch(() => {});
+  }
+}
+
+async function createInPlace(lockPath: string, info: LockInfo): Promise<boolean> {
   let fh: fsp.FileHandle;
   try {
     fh = await fsp.open(lockPath, "wx");
