@@ -200,7 +200,11 @@ export class OciLayout implements ContentStore {
   }
 
   private withIndexLock<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    return withFileLock(this.lockPath, fn, { ...this.lockOptions, ...(signal ? { signal } : {}) });
+    return withFileLock(this.lockPath, fn, {
+      stagingDir: this.tmpDir,
+      ...this.lockOptions,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   /**

@@ -1,7 +1,8 @@
 import * as fsp from "node:fs/promises";
 import { hostname } from "node:os";
+import path from "node:path";
 import { CairnError } from "../errors/index.js";
-import { processAlive } from "./atomic.js";
+import { processAlive, tempFilePath, trackTempFile } from "./atomic.js";
 import { abortedError, errnoCode, ioError, throwIfAborted } from "./errors.js";
 
 /** Timing of a {@link acquireFileLock}. */
@@ -13,6 +14,11 @@ export interface LockOptions {
    * `staleMs / 3`, so only a dead, frozen or unreachable holder's lock goes stale this way.
    */
   staleMs?: number;
+  /**
+   * Where the lock file is staged before it is linked into place (same file system as the lock;
+   * default: next to it). A layout stages in its temporary directory, which gc sweeps.
+   */
+  stagingDir?: string;
   signal?: AbortSignal;
 }
 
@@ -162,11 +168,24 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 // O_EXCL create.
 const NO_HARD_LINKS: ReadonlySet<string> = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK"]);
 
-async function tryCreate(lockPath: string, info: LockInfo): Promise<boolean> {
-  const staged = `${lockPath}.${info.token}.tmp`;
+async function stage(staged: string, info: LockInfo): Promise<void> {
+  const text = JSON.stringify(info);
   try {
-    await fsp.writeFile(staged, JSON.stringify(info), { flag: "wx" });
+    await fsp.writeFile(staged, text, { flag: "wx" });
   } catch (err) {
+    if (errnoCode(err) !== "ENOENT") throw err;
+    await fsp.mkdir(path.dirname(staged), { recursive: true });
+    await fsp.writeFile(staged, text, { flag: "wx" });
+  }
+}
+
+async function tryCreate(lockPath: string, info: LockInfo, stagingDir: string | undefined): Promise<boolean> {
+  const staged = stagingDir ? tempFilePath(stagingDir, "lock") : `${lockPath}.${info.token}.tmp`;
+  const untrack = trackTempFile(staged);
+  try {
+    await stage(staged, info);
+  } catch (err) {
+    untrack();
     await fsp.unlink(staged).catch(() => {});
     throw ioError(err, "writing a lock file", staged);
   }
@@ -180,6 +199,7 @@ async function tryCreate(lockPath: string, info: LockInfo): Promise<boolean> {
     throw ioError(err, "creating a lock file", lockPath);
   } finally {
     await fsp.unlink(staged).catch(() => {});
+    untrack();
   }
 }
 
@@ -227,7 +247,7 @@ export async function acquireFileLock(lockPath: string, options: LockOptions = {
       createdAt: new Date().toISOString(),
       token: randomToken(),
     };
-    if (await tryCreate(lockPath, info)) return holdLock(lockPath, info, staleMs);
+    if (await tryCreate(lockPath, info, options.stagingDir)) return holdLock(lockPath, info, staleMs);
     const holder = await readHolder(lockPath);
     if (!holder) continue;
     if (isStaleLock(holder.info, holder.mtimeMs, staleMs)) {
