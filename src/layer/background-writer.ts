@@ -174,20 +174,21 @@ export class BackgroundWriter {
   private readonly spare: ArrayBuffer[] = [];
   private failure: CairnError | undefined;
 
-  private constructor() {
+  private constructor(private readonly action: string) {
     for (let i = 0; i < THREADS; i++) this.batches.push(new Batch());
   }
 
   /**
-   * A writer, or undefined when this runtime cannot start a worker thread.
+   * A writer, or undefined when this runtime cannot start a worker thread. `action` names the
+   * job in errors: `cannot <action> "<entry>": …` (default: `apply layer entry`).
    *
    * @example
    * ```ts
    * const w = BackgroundWriter.create() // undefined: write synchronously instead
    * ```
    */
-  static create(): BackgroundWriter | undefined {
-    return writerThread(0) ? new BackgroundWriter() : undefined;
+  static create(action = "apply layer entry"): BackgroundWriter | undefined {
+    return writerThread(0) ? new BackgroundWriter(action) : undefined;
   }
 
   /** True while something is queued or being written. */
@@ -263,7 +264,7 @@ export class BackgroundWriter {
         const entry = batch.entries[ack.index] ?? "";
         this.failure = new CairnError(
           "E_IO",
-          `cannot apply layer entry ${JSON.stringify(entry)}: ${ack.message ?? ack.code ?? "write failed"}`,
+          `cannot ${this.action} ${JSON.stringify(entry)}: ${ack.message ?? ack.code ?? "write failed"}`,
           { path: entry, details: { code: ack.code } },
         );
       },

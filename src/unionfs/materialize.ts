@@ -103,7 +103,7 @@ export async function materialize(
   // Small files are created on worker threads (see BackgroundWriter) while this thread walks on;
   // directory attributes wait until they are all written (a new entry changes a directory's mtime,
   // and a read-only mode would stop the creates without privileges).
-  const writer = link ? undefined : BackgroundWriter.create();
+  const writer = link ? undefined : BackgroundWriter.create(`materialize into ${dest}`);
   const directories: Array<{ abs: string; info: NodeInfo }> = [];
 
   const contentOf = async (layer: LayerContent, rel: string, host: string | undefined) => {
