@@ -313,6 +313,44 @@ console.log(JSON.stringify({ warnings, names: fs.readdirSync(ro).sort(), mode: f
     },
   );
 
+  it.runIf(isRoot && hasCommand("setpriv", ["--version"]))(
+    "as an unprivileged user: a file lands in a sticky lower directory owned by root (whose times it cannot put back)",
+    () => {
+      fs.chmodSync(base, 0o755);
+      const dir = path.join(base, "sticky");
+      fs.mkdirSync(path.join(dir, "tmp"), { recursive: true });
+      fs.chmodSync(path.join(dir, "tmp"), 0o1777);
+      fs.chownSync(dir, 65534, 65534);
+      fs.writeFileSync(path.join(base, "l.tar"), rawTar([f("tmp/mine", "m")]));
+      const script = path.join(base, "sticky.mts");
+      fs.writeFileSync(
+        script,
+        `import fs from "node:fs";
+import { applyLayer } from ${JSON.stringify(path.join(repoRoot, "src/layer/index.ts"))};
+await applyLayer(fs.createReadStream(${JSON.stringify(base)} + "/l.tar"), ${JSON.stringify(dir)});
+console.log(JSON.stringify(fs.readdirSync(${JSON.stringify(dir)} + "/tmp")));
+`,
+      );
+      const out = execFileSync(
+        "setpriv",
+        [
+          "--reuid",
+          "65534",
+          "--regid",
+          "65534",
+          "--clear-groups",
+          process.execPath,
+          "--import",
+          path.join(repoRoot, "node_modules/tsx/dist/esm/index.mjs"),
+          script,
+        ],
+        { env: { ...process.env, HOME: base }, cwd: base },
+      ).toString();
+      expect(JSON.parse(out.trim().split("\n").at(-1) ?? "[]")).toEqual(["mine"]);
+      expect(fs.statSync(path.join(dir, "tmp")).uid).toBe(0);
+    },
+  );
+
   it("sockets in a source tree are skipped with a warning by createLayer", async () => {
     const src = path.join(base, "src");
     fs.mkdirSync(src);

@@ -785,7 +785,13 @@ class Applier {
     }
     for (const [rel, t] of this.keptTimes) {
       if (this.dirMeta.has(rel) || !this.root.isKnownDir(rel)) continue;
-      lutimesSync(this.root.abs(rel), t.atime, t.mtime);
+      try {
+        lutimesSync(this.root.abs(rel), t.atime, t.mtime);
+      } catch (err) {
+        // a lower directory this user may write in but does not own (a sticky /tmp): its times stay
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "EPERM" && code !== "EACCES") throw err;
+      }
     }
     // Only paths whose directories are still the ones this run checked, and still the same file.
     const batch = this.xattrQueue.filter((x) => {
