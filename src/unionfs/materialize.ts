@@ -30,8 +30,9 @@ export interface MaterializeWarning {
 /** Options for {@link materialize}. */
 export interface MaterializeOptions {
   /**
-   * `"copy"` (default): files are copied, as reflinks where the file system can
-   * (`COPYFILE_FICLONE`), so the tree can be changed freely. `"link"`: files are hardlinks to
+   * `"copy"` (default): files are copied, so the tree can be changed freely: files up to 256 KiB
+   * are written by worker threads, larger ones copied as reflinks where the file system can
+   * (`COPYFILE_FICLONE`). `"link"`: files are hardlinks to
    * the snapshot files, for a tree that is only read (changing one would change the snapshot).
    */
   files?: "copy" | "link";
