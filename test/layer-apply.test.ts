@@ -38,6 +38,24 @@ afterEach(() => {
   fs.rmSync(base, { recursive: true, force: true });
 });
 
+/** Runs a TypeScript file with tsx as uid and gid 65534 (setpriv); returns the last line it printed. */
+function lastLineAsNobody(script: string, cwd: string): string {
+  const tsx = path.join(repoRoot, "node_modules/tsx/dist/esm/index.mjs");
+  const args = [
+    "--reuid",
+    "65534",
+    "--regid",
+    "65534",
+    "--clear-groups",
+    process.execPath,
+    "--import",
+    tsx,
+    script,
+  ];
+  const out = execFileSync("setpriv", args, { env: { ...process.env, HOME: cwd }, cwd }).toString();
+  return out.trim().split("\n").at(-1) ?? "";
+}
+
 describe("two layers: whiteouts, opaque dirs and replacements together", () => {
   it("produces the merged tree a union mount would show", async () => {
     const l1 = rawTar([
@@ -288,22 +306,7 @@ console.log(JSON.stringify({ warnings, names: fs.readdirSync(ro).sort(), mode: f
 `,
       );
       fs.chownSync(dir, 65534, 65534);
-      const out = execFileSync(
-        "setpriv",
-        [
-          "--reuid",
-          "65534",
-          "--regid",
-          "65534",
-          "--clear-groups",
-          process.execPath,
-          "--import",
-          path.join(repoRoot, "node_modules/tsx/dist/esm/index.mjs"),
-          script,
-        ],
-        { env: { ...process.env, HOME: base }, cwd: base },
-      ).toString();
-      const result = JSON.parse(out.trim().split("\n").at(-1) ?? "{}");
+      const result = JSON.parse(lastLineAsNobody(script, base) || "{}");
       expect(result).toEqual({
         warnings: ["ownership-skipped", "device-skipped", "ownership-skipped"],
         names: ["new", "owned"],
@@ -331,22 +334,7 @@ await applyLayer(fs.createReadStream(${JSON.stringify(base)} + "/l.tar"), ${JSON
 console.log(JSON.stringify(fs.readdirSync(${JSON.stringify(dir)} + "/tmp")));
 `,
       );
-      const out = execFileSync(
-        "setpriv",
-        [
-          "--reuid",
-          "65534",
-          "--regid",
-          "65534",
-          "--clear-groups",
-          process.execPath,
-          "--import",
-          path.join(repoRoot, "node_modules/tsx/dist/esm/index.mjs"),
-          script,
-        ],
-        { env: { ...process.env, HOME: base }, cwd: base },
-      ).toString();
-      expect(JSON.parse(out.trim().split("\n").at(-1) ?? "[]")).toEqual(["mine"]);
+      expect(JSON.parse(lastLineAsNobody(script, base) || "[]")).toEqual(["mine"]);
       expect(fs.statSync(path.join(dir, "tmp")).uid).toBe(0);
     },
   );

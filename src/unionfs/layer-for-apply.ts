@@ -2,7 +2,13 @@ import type { Readable } from "node:stream";
 import type { Digest } from "../digest/index.js";
 import { CairnError } from "../errors/index.js";
 import type { Layer, ReadOptions } from "../image/index.js";
-import { compressionOfMediaType } from "../layer/index.js";
+import {
+  type ApplyLayerOptions,
+  type ApplyLayerResult,
+  type ApplyWarning,
+  applyLayer,
+  compressionOfMediaType,
+} from "../layer/index.js";
 
 async function* withExactSize(
   source: Readable,
@@ -52,4 +58,40 @@ export async function layerForApply(
     return withExactSize(await layer.openUnverified(options), d.size, `layer ${d.digest}`);
   }
   return layer.open(options);
+}
+
+/** The options of an unpack that each of its `applyLayer` calls gets: size limit, warnings, signal. */
+export interface PassedApplyOptions {
+  maxUncompressedBytes?: number;
+  onWarning?: (warning: ApplyWarning) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Applies one layer of an image to `dir`, checked against its diff ID: `applyLayer` over
+ * {@link layerForApply}, with the unpack's `passed` options and the caller's `own` ones.
+ *
+ * @example
+ * ```ts
+ * await applyImageLayer(layer, diffIds[i], dir, options, { rootless: true });
+ * ```
+ */
+export async function applyImageLayer(
+  layer: Layer,
+  diffId: Digest,
+  dir: string,
+  passed: PassedApplyOptions,
+  own: Omit<ApplyLayerOptions, "mediaType" | "expectedDiffId" | keyof PassedApplyOptions>,
+): Promise<ApplyLayerResult> {
+  const bytes = await layerForApply(layer, diffId, passed.signal ? { signal: passed.signal } : {});
+  return applyLayer(bytes, dir, {
+    ...own,
+    mediaType: layer.descriptor.mediaType,
+    expectedDiffId: diffId,
+    ...(passed.maxUncompressedBytes !== undefined
+      ? { maxUncompressedBytes: passed.maxUncompressedBytes }
+      : {}),
+    ...(passed.onWarning ? { onWarning: passed.onWarning } : {}),
+    ...(passed.signal ? { signal: passed.signal } : {}),
+  });
 }

@@ -23,10 +23,10 @@ import { defaultStoreDir, withFileLock } from "../content/index.js";
 import { type Digest, digestBytes, isDigest } from "../digest/index.js";
 import { CairnError, isCairnError } from "../errors/index.js";
 import type { Image, Layer } from "../image/index.js";
-import { type ApplyProgress, type ApplyWarning, applyLayer } from "../layer/index.js";
+import type { ApplyProgress, ApplyWarning } from "../layer/index.js";
 import { chainIds } from "./chain-id.js";
 import { DiskLayer } from "./disk-layer.js";
-import { layerForApply } from "./layer-for-apply.js";
+import { applyImageLayer } from "./layer-for-apply.js";
 import { removeTree } from "./remove-tree.js";
 import { LayerStack } from "./stack.js";
 
@@ -540,33 +540,22 @@ export class SnapshotStore {
       const fsDir = path.join(tmp, "fs");
       await mkdir(fsDir, { mode: 0o755 });
       const stack = this.stack(lowers);
-      const result = await applyLayer(
-        await layerForApply(layer, diffId, options.signal ? { signal: options.signal } : {}),
-        fsDir,
-        {
-          mediaType: layer.descriptor.mediaType,
-          expectedDiffId: diffId,
-          rootless,
-          diff: { ...(i > 0 ? { lower: stack.asLower() } : {}), overlayMarkers: !rootless },
-          ...(options.maxUncompressedBytes !== undefined
-            ? { maxUncompressedBytes: options.maxUncompressedBytes }
-            : {}),
-          ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-          ...(options.signal ? { signal: options.signal } : {}),
-          ...(options.onProgress
-            ? {
-                onProgress: (p: ApplyProgress) =>
-                  options.onProgress?.({
-                    kind: "apply",
-                    chainId,
-                    layer: i,
-                    entries: p.entries,
-                    bytes: p.bytes,
-                  }),
-              }
-            : {}),
-        },
-      );
+      const result = await applyImageLayer(layer, diffId, fsDir, options, {
+        rootless,
+        diff: { ...(i > 0 ? { lower: stack.asLower() } : {}), overlayMarkers: !rootless },
+        ...(options.onProgress
+          ? {
+              onProgress: (p: ApplyProgress) =>
+                options.onProgress?.({
+                  kind: "apply",
+                  chainId,
+                  layer: i,
+                  entries: p.entries,
+                  bytes: p.bytes,
+                }),
+            }
+          : {}),
+      });
       const recorded = result.whiteouts ?? [];
       const meta: SnapshotMeta = {
         schemaVersion: 1,

@@ -9,8 +9,8 @@ import path from "node:path";
 import type { Digest } from "../digest/index.js";
 import { CairnError, isCairnError } from "../errors/index.js";
 import type { Image, Layer } from "../image/index.js";
-import { type ApplyWarning, applyLayer, type UnsafePathPolicy } from "../layer/index.js";
-import { layerForApply } from "./layer-for-apply.js";
+import type { ApplyWarning, UnsafePathPolicy } from "../layer/index.js";
+import { applyImageLayer } from "./layer-for-apply.js";
 import { type MaterializeWarning, materialize } from "./materialize.js";
 import { removeTree } from "./remove-tree.js";
 import type { SnapshotProgress, SnapshotStore } from "./snapshots.js";
@@ -108,28 +108,17 @@ async function byApplying(image: Image, dir: string, options: UnpackImageOptions
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i] as Layer;
     options.onProgress?.({ kind: "layer", layer: i, layers: layers.length, digest: layer.descriptor.digest });
-    const r = await applyLayer(
-      await layerForApply(layer, diffIds[i] as Digest, options.signal ? { signal: options.signal } : {}),
-      dir,
-      {
-        mediaType: layer.descriptor.mediaType,
-        expectedDiffId: diffIds[i] as Digest,
-        ...(options.rootless !== undefined ? { rootless: options.rootless } : {}),
-        ...(options.unsafePaths !== undefined ? { unsafePaths: options.unsafePaths } : {}),
-        ...(options.xattrs !== undefined ? { xattrs: options.xattrs } : {}),
-        ...(options.maxUncompressedBytes !== undefined
-          ? { maxUncompressedBytes: options.maxUncompressedBytes }
-          : {}),
-        ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.onProgress
-          ? {
-              onProgress: (p) =>
-                options.onProgress?.({ kind: "apply", layer: i, entries: p.entries, bytes: p.bytes }),
-            }
-          : {}),
-      },
-    );
+    const r = await applyImageLayer(layer, diffIds[i] as Digest, dir, options, {
+      ...(options.rootless !== undefined ? { rootless: options.rootless } : {}),
+      ...(options.unsafePaths !== undefined ? { unsafePaths: options.unsafePaths } : {}),
+      ...(options.xattrs !== undefined ? { xattrs: options.xattrs } : {}),
+      ...(options.onProgress
+        ? {
+            onProgress: (p) =>
+              options.onProgress?.({ kind: "apply", layer: i, entries: p.entries, bytes: p.bytes }),
+          }
+        : {}),
+    });
     entries += r.entries;
   }
   return { method: "apply", layers: layers.length, entries };
