@@ -139,6 +139,24 @@ describe("the index.json lock", () => {
     expect(unreadable).toEqual([]);
   });
 
+  it("staged on another file system (no hard link across), is created in place", async () => {
+    const lockPath = path.join(root, `xdev-${counter}.lock`);
+    const staging = fs.mkdtempSync("/dev/shm/cairn-lock-staging-");
+    try {
+      expect(fs.statSync(staging).dev).not.toBe(fs.statSync(root).dev);
+      const lock = await acquireFileLock(lockPath, { stagingDir: staging });
+      expect(JSON.parse(await fsp.readFile(lockPath, "utf8"))).toMatchObject({
+        pid: process.pid,
+        token: lock.info.token,
+      });
+      expect(fs.readdirSync(staging)).toEqual([]);
+      await lock.release();
+      expect(fs.existsSync(lockPath)).toBe(false);
+    } finally {
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  });
+
   it("is taken over when its holder's pid is dead on this host", async () => {
     const layout = await OciLayout.open(dir, { create: true });
     await writeLock(lockInfo(deadPid()));

@@ -164,9 +164,16 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 
 // The lock is written to a staging file and hard-linked into place, so it never exists without
 // its holder's pid and token: a holder killed between an O_EXCL create and the write would leave
-// an empty lock that only its age could break (30 s). File systems without hard links get the
-// O_EXCL create.
-const NO_HARD_LINKS: ReadonlySet<string> = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK"]);
+// an empty lock that only its age could break (30 s). File systems without hard links (or a
+// staging directory on another one) get the O_EXCL create.
+const NO_HARD_LINKS: ReadonlySet<string> = new Set([
+  "EPERM",
+  "ENOTSUP",
+  "EOPNOTSUPP",
+  "ENOSYS",
+  "EMLINK",
+  "EXDEV",
+]);
 
 async function stage(staged: string, info: LockInfo): Promise<void> {
   const text = JSON.stringify(info);
