@@ -11,6 +11,7 @@ import {
   isDigest,
   isDigestSyntax,
   parseDigest,
+  sizeCheckedChunks,
   VerifyingStream,
   verifyBytes,
   verifyChunks,
@@ -152,6 +153,19 @@ describe("verification", () => {
     await expect(runStream([data, data], { digest, size: data.length })).rejects.toMatchObject({
       code: "E_SIZE_MISMATCH",
     });
+  });
+
+  it("sizeCheckedChunks passes the bytes through and checks only their size", async () => {
+    const drain = async (chunks: Uint8Array[], size: number) => {
+      const out: Uint8Array[] = [];
+      for await (const c of sizeCheckedChunks(Readable.from(chunks), { digest: EMPTY_SHA256, size }))
+        out.push(c);
+      return Buffer.concat(out);
+    };
+    // the digest is not checked: EMPTY_SHA256 does not name these bytes
+    expect((await drain([data.subarray(0, 2), data.subarray(2)], data.length)).equals(data)).toBe(true);
+    await expect(drain([data], data.length - 1)).rejects.toMatchObject({ code: "E_SIZE_MISMATCH" });
+    await expect(drain([data], data.length + 1)).rejects.toMatchObject({ code: "E_SIZE_MISMATCH" });
   });
 
   it("verifyChunks and verifyBytes check the same way", async () => {

@@ -114,6 +114,28 @@ function checkEnd(e: VerifyExpectation, seen: number, actual: string): CairnErro
 }
 
 /**
+ * Passes an async stream of chunks through, checking only its size against `expected` (early
+ * when it grows past it, exactly at the end): for bytes whose digest another step checks.
+ *
+ * @example
+ * ```ts
+ * for await (const chunk of sizeCheckedChunks(blob, { digest, size })) hasher.update(chunk)
+ * ```
+ */
+export async function* sizeCheckedChunks(
+  source: AsyncIterable<Uint8Array>,
+  expected: VerifyExpectation & { size: number },
+): AsyncGenerator<Uint8Array, void, undefined> {
+  let seen = 0;
+  for await (const chunk of source) {
+    seen += chunk.length;
+    if (seen > expected.size) throw sizeMismatch(expected, `more than ${expected.size}`);
+    yield chunk;
+  }
+  if (seen !== expected.size) throw sizeMismatch(expected, seen);
+}
+
+/**
  * Verifies an async stream of chunks while passing it through, as an async generator.
  *
  * @example

@@ -14,6 +14,7 @@ export {
   digestBytes,
   digestOf,
   type Hashable,
+  sizeCheckedChunks,
   type VerifyExpectation,
   VerifyingStream,
   verifyBytes,

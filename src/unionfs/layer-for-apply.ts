@@ -1,6 +1,4 @@
-import type { Readable } from "node:stream";
-import type { Digest } from "../digest/index.js";
-import { CairnError } from "../errors/index.js";
+import { type Digest, sizeCheckedChunks } from "../digest/index.js";
 import type { Layer, ReadOptions } from "../image/index.js";
 import {
   type ApplyLayerOptions,
@@ -9,32 +7,6 @@ import {
   applyLayer,
   compressionOfMediaType,
 } from "../layer/index.js";
-
-async function* withExactSize(
-  source: Readable,
-  size: number,
-  where: string,
-): AsyncGenerator<Uint8Array, void, undefined> {
-  let seen = 0;
-  const mismatch = (found: string | number) =>
-    new CairnError(
-      "E_SIZE_MISMATCH",
-      `size mismatch reading ${where}: expected ${size} bytes, found ${found}`,
-      {
-        details: { expected: size, actual: found },
-      },
-    );
-  try {
-    for await (const chunk of source as AsyncIterable<Uint8Array>) {
-      seen += chunk.length;
-      if (seen > size) throw mismatch(`more than ${size}`);
-      yield chunk;
-    }
-  } finally {
-    if (!source.destroyed) source.destroy();
-  }
-  if (seen !== size) throw mismatch(seen);
-}
 
 /**
  * A layer's blob, opened to be applied with `expectedDiffId: diffId`. When the layer is
@@ -55,7 +27,8 @@ export async function layerForApply(
 ): Promise<AsyncIterable<Uint8Array> & object> {
   const d = layer.descriptor;
   if (layer.openUnverified && diffId === d.digest && compressionOfMediaType(d.mediaType) === "none") {
-    return withExactSize(await layer.openUnverified(options), d.size, `layer ${d.digest}`);
+    const blob = await layer.openUnverified(options);
+    return sizeCheckedChunks(blob, { digest: d.digest, size: d.size, source: `layer ${d.digest}` });
   }
   return layer.open(options);
 }
